@@ -1,0 +1,178 @@
+//! The `lutetia` command line: the binary's edge, where errors become messages and exit
+//! codes (`anyhow` is used here and nowhere else).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::settings::Settings;
+
+/// Lutetia: city e-services built from sandboxed WebAssembly plugins.
+#[derive(Debug, Parser)]
+#[command(name = "lutetia", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server with the installed plugins.
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(CommonArgs),
+    /// Check a configuration file (and overrides) and print the effective settings.
+    CheckConfig(CommonArgs),
+}
+
+/// Options shared by every command that reads settings.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "LUTETIA_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default ./data/lutetia.db) or postgres://...
+    #[arg(long, env = "LUTETIA_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "LUTETIA_BIND", value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Also load the plugins of this folder (ID.wasm with ID.toml beside it).
+    #[arg(long, env = "LUTETIA_PLUGINS", value_name = "DIR")]
+    pub plugins: Option<PathBuf>,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LUTETIA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(args) => {
+            let settings = load_settings(&args)?;
+            let db = crate::db::Database::connect(&settings.database_url).await?;
+            db.migrate().await?;
+            db.close().await;
+            println!(
+                "database {} is up to date",
+                crate::db::redact(&settings.database_url)
+            );
+            Ok(())
+        }
+        Command::CheckConfig(args) => {
+            let settings = load_settings(&args)?;
+            println!("configuration is valid");
+            println!("bind = {}", settings.bind);
+            println!("database-url = {}", crate::db::redact(&settings.database_url));
+            Ok(())
+        }
+    }
+}
+
+/// Defaults, then the file, then environment variables and flags.
+fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
+    let mut settings = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    if let Some(url) = &args.database_url {
+        settings.database_url = url.clone();
+    }
+    settings.validate()?;
+    Ok(settings)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut settings = load_settings(&args.common)?;
+    if let Some(bind) = args.bind {
+        settings.bind = bind;
+    }
+    if let Some(dir) = args.plugins {
+        settings.plugins_dir = Some(dir);
+    }
+    if let Some(dir) = &settings.plugins_dir {
+        anyhow::ensure!(dir.is_dir(), "plugins folder {} does not exist", dir.display());
+    }
+    let server = crate::app::start(settings).await.context("cannot start")?;
+    let addr = server.addr;
+    // Tests and scripts read this line to find the port.
+    println!("Lutetia is serving on http://{addr}/");
+    for plugin in server.app.registry.list() {
+        println!(
+            "  {} {} → http://{addr}/p/{}/",
+            plugin.context.id, plugin.context.version, plugin.context.id
+        );
+    }
+    if !server.load_errors.is_empty() {
+        println!(
+            "  ({} plugin(s) failed to load; see the log)",
+            server.load_errors.len()
+        );
+    }
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

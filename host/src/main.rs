@@ -1,0 +1,5 @@
+//! The `lutetia` binary.
+
+fn main() -> std::process::ExitCode {
+    lutetia::cli::main()
+}

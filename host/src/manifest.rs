@@ -1,0 +1,195 @@
+//! `plugin.toml`: what a plugin is, which API it targets, what it asks for.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The `lutetia:plugin` WIT versions this host serves.
+pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not valid TOML, a missing field, or an unknown one.
+    #[error("invalid plugin manifest: {0}")]
+    Parse(String),
+    /// A field has a value the host does not accept.
+    #[error("invalid plugin manifest: field `{field}` {message}")]
+    Field {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// A plugin's manifest, as written by its author.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Manifest {
+    /// Identifier, also the URL mount `/p/{id}/`: `[a-z][a-z0-9-]{0,62}`.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Semantic version of the plugin.
+    pub version: semver::Version,
+    /// One-line description.
+    #[serde(default)]
+    pub description: String,
+    /// SPDX licence expression.
+    #[serde(default)]
+    pub license: String,
+    /// Authors.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// Project home page.
+    #[serde(default)]
+    pub homepage: Option<String>,
+    /// The `lutetia:plugin` WIT version the plugin was built against.
+    pub api: String,
+    /// Capabilities the plugin asks for.
+    #[serde(default)]
+    pub capabilities: Capabilities,
+    /// Limits the plugin asks for (capped by the host's ceilings).
+    #[serde(default)]
+    pub limits: ManifestLimits,
+    /// Default settings, read with `config.get`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Host services a plugin asks to use.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Capabilities {
+    /// The private key-value store.
+    #[serde(default)]
+    pub kv: bool,
+}
+
+/// Per-call limits a plugin asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManifestLimits {
+    /// Linear memory per instance, in MiB.
+    pub memory_mb: Option<u32>,
+    /// Deadline per call, in milliseconds.
+    pub timeout_ms: Option<u64>,
+}
+
+impl Manifest {
+    /// Parses and validates a manifest.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError::Parse(e.to_string().trim_end().to_owned()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    /// Checks every field's value.
+    pub fn validate(&self) -> Result<(), ManifestError> {
+        if !is_valid_id(&self.id) {
+            return Err(ManifestError::Field {
+                field: "id",
+                message: format!(
+                    "is {:?}: use 1 to 63 lower-case letters, digits and dashes, starting with a letter",
+                    self.id
+                ),
+            });
+        }
+        if self.name.trim().is_empty() || self.name.len() > 200 {
+            return Err(ManifestError::Field {
+                field: "name",
+                message: "must be 1 to 200 characters".into(),
+            });
+        }
+        if !SUPPORTED_API_VERSIONS.contains(&self.api.as_str()) {
+            return Err(ManifestError::Field {
+                field: "api",
+                message: format!(
+                    "is {:?}; this host serves lutetia:plugin {}",
+                    self.api,
+                    SUPPORTED_API_VERSIONS.join(", ")
+                ),
+            });
+        }
+        if self.limits.memory_mb == Some(0) {
+            return Err(ManifestError::Field {
+                field: "limits.memory-mb",
+                message: "must be at least 1".into(),
+            });
+        }
+        if matches!(self.limits.timeout_ms, Some(t) if t < 10) {
+            return Err(ManifestError::Field {
+                field: "limits.timeout-ms",
+                message: "must be at least 10".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Whether `id` is a valid plugin identifier: `[a-z][a-z0-9-]{0,62}`, no trailing dash.
+pub fn is_valid_id(id: &str) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes[bytes.len() - 1] != b'-'
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+id = "hello"
+name = "Hello"
+version = "0.1.0"
+api = "0.1.0"
+[capabilities]
+kv = true
+[limits]
+memory-mb = 16
+[config]
+greeting = "Bonjour"
+"#;
+
+    #[test]
+    fn parses_a_valid_manifest() {
+        let m = Manifest::parse(GOOD).expect("valid");
+        assert_eq!(m.id, "hello");
+        assert!(m.capabilities.kv);
+        assert_eq!(m.limits.memory_mb, Some(16));
+        assert_eq!(m.config["greeting"], "Bonjour");
+    }
+
+    #[test]
+    fn rejects_bad_ids() {
+        for id in ["", "Hello", "1abc", "a_b", "abc-", &"a".repeat(64)] {
+            assert!(!is_valid_id(id), "{id:?}");
+        }
+        for id in ["a", "hello", "street-issues", "a1-b2"] {
+            assert!(is_valid_id(id), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let err = Manifest::parse(&GOOD.replace("0.1.0\"\n[cap", "9.9.9\"\n[cap"))
+            .expect_err("bad api")
+            .to_string();
+        assert!(err.contains("`api`"), "{err}");
+        let err = Manifest::parse(&GOOD.replace("version = \"0.1.0\"", "version = \"one\""))
+            .expect_err("bad version")
+            .to_string();
+        assert!(err.contains("version"), "{err}");
+        let err = Manifest::parse(&GOOD.replace("kv = true", "kv = true\nteleport = true"))
+            .expect_err("unknown capability")
+            .to_string();
+        assert!(err.contains("teleport"), "{err}");
+    }
+}

@@ -1,0 +1,351 @@
+//! The WebAssembly runtime: one wasmtime `Engine`, one `Linker`, one `InstancePre` per
+//! plugin, and a fresh `Store` + instance for every call. Only this module uses wasmtime.
+//!
+//! Every call runs under three limits: an epoch deadline (guest code), a Tokio timeout
+//! (host calls the guest is waiting on) and a `ResourceLimiter` (linear memory).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+
+use crate::db::Database;
+use crate::manifest::Manifest;
+use crate::settings::Limits;
+
+pub mod bindings;
+mod host_config;
+mod host_kv;
+mod host_log;
+mod state;
+
+pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
+use state::HostState;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Extra time the Tokio timeout allows past the epoch deadline before it cancels a call.
+const TIMEOUT_GRACE: Duration = Duration::from_millis(250);
+/// Bytes of a plugin's stderr kept per call (panic messages land there).
+const STDERR_CAPTURE: usize = 16 * 1024;
+
+/// Why the runtime could not start or load a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The engine could not be configured.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+    /// The bytes are not a valid WebAssembly component.
+    #[error("plugin `{plugin}` is not a valid WebAssembly component: {message}")]
+    InvalidComponent {
+        /// Plugin id.
+        plugin: String,
+        /// The validator's message.
+        message: String,
+    },
+    /// The component imports something the host does not provide, or lacks the handler export.
+    #[error("plugin `{plugin}` does not fit the lutetia:plugin world: {message}")]
+    WorldMismatch {
+        /// Plugin id.
+        plugin: String,
+        /// What is missing.
+        message: String,
+    },
+}
+
+/// Why a call into a plugin failed. The plugin's own error answers are not here: they are
+/// replies like any other.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The guest trapped (panic, unreachable, out-of-bounds access, ...).
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// The call ran past its deadline and was interrupted.
+    #[error("plugin exceeded its deadline of {0:?}")]
+    Timeout(Duration),
+    /// The guest tried to grow its memory beyond its limit.
+    #[error("plugin exceeded its memory limit of {0} MiB")]
+    MemoryExceeded(u32),
+    /// No instance slot is free right now (pooling allocator exhausted).
+    #[error("no instance slot available: {0}")]
+    Overloaded(String),
+}
+
+/// The effective limits of one plugin: its manifest's requests, capped by the host.
+#[derive(Debug, Clone, Copy)]
+pub struct CallLimits {
+    /// Linear memory ceiling, MiB.
+    pub memory_mb: u32,
+    /// Deadline per call.
+    pub timeout: Duration,
+}
+
+impl CallLimits {
+    /// Resolves a manifest's requested limits against the host's defaults and ceilings.
+    pub fn resolve(manifest: &Manifest, host: &Limits) -> CallLimits {
+        let memory_mb = manifest
+            .limits
+            .memory_mb
+            .unwrap_or(host.default_memory_mb)
+            .min(host.max_memory_mb);
+        let timeout_ms = manifest
+            .limits
+            .timeout_ms
+            .unwrap_or(host.default_timeout_ms)
+            .min(host.max_timeout_ms);
+        CallLimits {
+            memory_mb,
+            timeout: Duration::from_millis(timeout_ms),
+        }
+    }
+}
+
+/// What a plugin was granted, checked by every host import.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// May use the `kv` interface.
+    pub kv: bool,
+}
+
+/// Everything a call needs to know about the plugin it runs.
+#[derive(Debug)]
+pub struct PluginContext {
+    /// Plugin id.
+    pub id: String,
+    /// Plugin version.
+    pub version: String,
+    /// Granted capabilities.
+    pub grants: Grants,
+    /// Settings visible through `config`: manifest defaults overridden by the operator.
+    pub config: BTreeMap<String, String>,
+    /// Effective limits.
+    pub limits: CallLimits,
+}
+
+/// A plugin compiled and linked, ready to instantiate.
+pub struct LoadedPlugin {
+    /// Who it is and what it may do.
+    pub context: Arc<PluginContext>,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Hex SHA-256 of the component bytes.
+    pub sha256: String,
+    pre: bindings::PluginPre<HostState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin")
+            .field("id", &self.context.id)
+            .field("version", &self.context.version)
+            .field("sha256", &self.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The engine, the linker and the services host imports use.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    db: Database,
+    pooling: bool,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("pooling", &self.pooling)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator when the address space allows it, on-demand
+    /// otherwise), starts the single epoch ticker thread and links the host interfaces.
+    pub fn new(limits: &Limits, db: Database) -> Result<Runtime, RuntimeError> {
+        let (engine, pooling) = match Engine::new(&engine_config(limits, true)) {
+            Ok(engine) => (engine, true),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation");
+                let engine = Engine::new(&engine_config(limits, false))
+                    .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+                (engine, false)
+            }
+        };
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("linking WASI: {e:#}")))?;
+        bindings::Plugin::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+            &mut linker,
+            |state| state,
+        )
+        .map_err(|e| RuntimeError::Engine(format!("linking lutetia:plugin: {e:#}")))?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        spawn_epoch_ticker(engine.clone(), stop_ticker.clone());
+        Ok(Runtime {
+            engine,
+            linker,
+            db,
+            pooling,
+            stop_ticker,
+        })
+    }
+
+    /// Whether the pooling allocator is in use.
+    pub fn pooling(&self) -> bool {
+        self.pooling
+    }
+
+    /// Compiles (off the async threads) and links a plugin. Fails if the bytes are not a
+    /// component or if it does not fit the `plugin` world.
+    pub async fn load(
+        &self,
+        manifest: Manifest,
+        wasm: Vec<u8>,
+        sha256: String,
+        config: BTreeMap<String, String>,
+        limits: &Limits,
+    ) -> Result<LoadedPlugin, RuntimeError> {
+        let id = manifest.id.clone();
+        let engine = self.engine.clone();
+        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
+            .await
+            .map_err(|e| RuntimeError::Engine(format!("compiler task failed: {e}")))?;
+        let component = compiled.map_err(|e| RuntimeError::InvalidComponent {
+            plugin: id.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| RuntimeError::WorldMismatch {
+                    plugin: id.clone(),
+                    message: format!("{e:#}"),
+                })?;
+        let pre = bindings::PluginPre::new(instance_pre).map_err(|e| RuntimeError::WorldMismatch {
+            plugin: id.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let mut merged = manifest.config.clone();
+        merged.extend(config);
+        let context = PluginContext {
+            id,
+            version: manifest.version.to_string(),
+            grants: Grants {
+                kv: manifest.capabilities.kv,
+            },
+            config: merged,
+            limits: CallLimits::resolve(&manifest, limits),
+        };
+        Ok(LoadedPlugin {
+            context: Arc::new(context),
+            manifest,
+            sha256,
+            pre,
+        })
+    }
+
+    /// Calls the plugin's `handler.handle` in a fresh instance, under its limits.
+    pub async fn handle(&self, plugin: &LoadedPlugin, request: Request) -> Result<Reply, CallError> {
+        let limits = plugin.context.limits;
+        let state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
+        let stderr = state.stderr.clone();
+        let memory_hit = state.limiter.exceeded.clone();
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(deadline_ticks(limits.timeout));
+        store.epoch_deadline_trap();
+
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance
+                .lutetia_plugin_handler()
+                .call_handle(&mut store, &request)
+                .await
+        };
+        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, call).await;
+        let error = match outcome {
+            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Err(error)) => error,
+            Err(_elapsed) => return Err(CallError::Timeout(limits.timeout)),
+        };
+        if memory_hit.load(Ordering::Relaxed) {
+            return Err(CallError::MemoryExceeded(limits.memory_mb));
+        }
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return Err(CallError::Timeout(limits.timeout));
+        }
+        if error
+            .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+            .is_some()
+        {
+            return Err(CallError::Overloaded(format!("{error:#}")));
+        }
+        let mut message = format!("{error:#}");
+        let captured = stderr.contents();
+        if !captured.is_empty() {
+            message.push_str("; stderr: ");
+            message.push_str(String::from_utf8_lossy(&captured).trim_end());
+        }
+        Err(CallError::Trap(message))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Epoch ticks for a deadline: rounded up, plus one because the current tick is partial.
+fn deadline_ticks(timeout: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_millis().max(1);
+    u64::try_from(timeout.as_millis().div_ceil(tick)).unwrap_or(u64::MAX / 2) + 1
+}
+
+/// One ticker thread per engine (a ticker per call ruins throughput, wasmtime#11814).
+fn spawn_epoch_ticker(engine: Engine, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new()
+        .name("lutetia-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker deadlines would only be enforced by the Tokio timeout.
+        tracing::error!(error = %e, "cannot start the epoch ticker thread");
+    }
+}
+
+fn engine_config(limits: &Limits, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let max_memory = usize::try_from(limits.max_memory_mb).unwrap_or(usize::MAX / (1 << 20)) << 20;
+    if pooling {
+        // Sized from the number of instances that may run at once, as Spin does: a plugin
+        // component holds a few core instances, memories and tables.
+        let n = limits.max_instances;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            .max_memory_size(max_memory)
+            .max_memories_per_module(1)
+            .max_tables_per_module(2)
+            .max_component_instance_size(4 << 20)
+            .max_core_instance_size(4 << 20)
+            .table_elements(100_000);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}

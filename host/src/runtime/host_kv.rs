@@ -1,0 +1,134 @@
+//! `lutetia:plugin/kv`: a key-value store private to each plugin, persisted in the database.
+//!
+//! Every function checks the grant first, then the sizes, then reaches the database with
+//! the calling plugin's id: a plugin can only ever name its own keys.
+
+use super::bindings::lutetia::plugin::kv::Host;
+use super::bindings::lutetia::plugin::types::Error;
+use super::state::HostState;
+use crate::db::{DbError, kv::Increment};
+
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Most keys returned by one `list-keys`.
+pub const MAX_LIST: u32 = 1000;
+
+impl HostState {
+    fn kv_granted(&self, operation: &str) -> Result<(), Error> {
+        if self.plugin.grants.kv {
+            Ok(())
+        } else {
+            tracing::warn!(plugin = %self.plugin.id, operation, "denied: kv capability not granted");
+            Err(Error::Denied)
+        }
+    }
+
+    fn db_error(&self, error: DbError) -> Error {
+        tracing::error!(plugin = %self.plugin.id, error = %error, "kv storage error");
+        Error::Unavailable("storage temporarily unavailable".into())
+    }
+}
+
+fn check_key(key: &str) -> Result<(), Error> {
+    if key.is_empty() {
+        return Err(Error::Invalid("key must not be empty".into()));
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(Error::Invalid(format!(
+            "key is {} bytes; the limit is {MAX_KEY_BYTES}",
+            key.len()
+        )));
+    }
+    if key.contains('\0') {
+        return Err(Error::Invalid("key must not contain NUL".into()));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), Error> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(Error::Invalid(format!(
+            "value is {} bytes; the limit is {MAX_VALUE_BYTES}",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+impl Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        self.kv_granted("get")?;
+        check_key(&key)?;
+        self.db
+            .kv_get(&self.plugin.id, &key)
+            .await
+            .map_err(|e| self.db_error(e))
+    }
+
+    async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        self.kv_granted("set")?;
+        check_key(&key)?;
+        check_value(&value)?;
+        self.db
+            .kv_set(&self.plugin.id, &key, &value)
+            .await
+            .map_err(|e| self.db_error(e))
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, Error> {
+        self.kv_granted("delete")?;
+        check_key(&key)?;
+        self.db
+            .kv_delete(&self.plugin.id, &key)
+            .await
+            .map_err(|e| self.db_error(e))
+    }
+
+    async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
+        self.kv_granted("increment")?;
+        check_key(&key)?;
+        match self.db.kv_increment(&self.plugin.id, &key, delta).await {
+            Ok(Increment::Value(n)) => Ok(n),
+            Ok(Increment::NotAnInteger) => Err(Error::Invalid(format!(
+                "the value of {key:?} is not a decimal integer"
+            ))),
+            Ok(Increment::Overflow) => Err(Error::Invalid("the sum overflows a 64-bit integer".into())),
+            Err(DbError::Contention(_)) => Err(Error::Conflict),
+            Err(e) => Err(self.db_error(e)),
+        }
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> Result<bool, Error> {
+        self.kv_granted("compare-and-swap")?;
+        check_key(&key)?;
+        check_value(&new)?;
+        self.db
+            .kv_compare_and_swap(&self.plugin.id, &key, expected.as_deref(), &new)
+            .await
+            .map_err(|e| self.db_error(e))
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+        start_after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        self.kv_granted("list-keys")?;
+        if prefix.len() > MAX_KEY_BYTES {
+            return Err(Error::Invalid("prefix is longer than the longest key".into()));
+        }
+        let limit = limit.clamp(1, MAX_LIST);
+        self.db
+            .kv_list_keys(&self.plugin.id, &prefix, start_after.as_deref(), limit)
+            .await
+            .map_err(|e| self.db_error(e))
+    }
+}

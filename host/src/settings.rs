@@ -1,0 +1,219 @@
+//! Host settings: defaults, overridden by a TOML file, overridden by `LUTETIA_*` variables
+//! and command-line flags (the binary merges those last two through clap).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The configuration file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid configuration file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// A value is out of its allowed range or inconsistent with another one.
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid {
+        /// The setting's name.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything the host needs to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Settings {
+    /// Address to listen on.
+    pub bind: SocketAddr,
+    /// `sqlite://PATH` (embedded, default) or `postgres://...`.
+    pub database_url: String,
+    /// A folder of plugins to load at start (`ID.wasm` with `ID.toml` beside it).
+    pub plugins_dir: Option<PathBuf>,
+    /// Name of the site, shown in the layout.
+    pub site_name: String,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Per-plugin settings set by the operator, overriding the manifests' defaults.
+    pub plugins: BTreeMap<String, PluginSettings>,
+}
+
+/// Resource limits applied to every plugin call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Limits {
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest response body a plugin may return, in bytes.
+    pub max_response_bytes: usize,
+    /// Linear memory per instance when a manifest does not say, in MiB.
+    pub default_memory_mb: u32,
+    /// Ceiling for any manifest's memory request, in MiB.
+    pub max_memory_mb: u32,
+    /// Deadline per call when a manifest does not say, in milliseconds.
+    pub default_timeout_ms: u64,
+    /// Ceiling for any manifest's deadline, in milliseconds.
+    pub max_timeout_ms: u64,
+    /// Instances that may run at once (sizes the pooling allocator).
+    pub max_instances: u32,
+}
+
+/// Operator settings for one plugin.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PluginSettings {
+    /// Values returned by the plugin's `config.get`, overriding its manifest's defaults.
+    pub config: BTreeMap<String, String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://./data/lutetia.db".to_owned(),
+            plugins_dir: None,
+            site_name: "Lutetia".to_owned(),
+            limits: Limits::default(),
+            plugins: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 2 * 1024 * 1024,
+            max_response_bytes: 16 * 1024 * 1024,
+            default_memory_mb: 64,
+            max_memory_mb: 512,
+            default_timeout_ms: 5_000,
+            max_timeout_ms: 60_000,
+            max_instances: 256,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads a TOML configuration file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Settings::from_toml(&text).map_err(|message| SettingsError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text over the defaults; the error names the line and the key.
+    pub fn from_toml(text: &str) -> Result<Settings, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Checks ranges and consistency; call after every override is applied.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let l = &self.limits;
+        let invalid = |key, message: &str| {
+            Err(SettingsError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            return invalid(
+                "database-url",
+                "must start with sqlite: (for example sqlite://./data/lutetia.db) or postgres://",
+            );
+        }
+        if l.max_body_bytes == 0 {
+            return invalid("limits.max-body-bytes", "must be at least 1");
+        }
+        if l.max_response_bytes == 0 {
+            return invalid("limits.max-response-bytes", "must be at least 1");
+        }
+        if l.max_memory_mb == 0 || l.max_memory_mb > 4096 {
+            return invalid("limits.max-memory-mb", "must be between 1 and 4096");
+        }
+        if l.default_memory_mb == 0 || l.default_memory_mb > l.max_memory_mb {
+            return invalid(
+                "limits.default-memory-mb",
+                "must be between 1 and limits.max-memory-mb",
+            );
+        }
+        if l.max_timeout_ms < 10 {
+            return invalid("limits.max-timeout-ms", "must be at least 10");
+        }
+        if l.default_timeout_ms < 10 || l.default_timeout_ms > l.max_timeout_ms {
+            return invalid(
+                "limits.default-timeout-ms",
+                "must be between 10 and limits.max-timeout-ms",
+            );
+        }
+        if l.max_instances == 0 || l.max_instances > 100_000 {
+            return invalid("limits.max-instances", "must be between 1 and 100000");
+        }
+        if self.site_name.trim().is_empty() {
+            return invalid("site-name", "must not be empty");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().expect("defaults valid");
+    }
+
+    #[test]
+    fn file_overrides_defaults() {
+        let s = Settings::from_toml(
+            "bind = \"0.0.0.0:9000\"\n[limits]\nmax-body-bytes = 10\n[plugins.hello.config]\ngreeting = \"Hi\"\n",
+        )
+        .expect("parses");
+        assert_eq!(s.bind.port(), 9000);
+        assert_eq!(s.limits.max_body_bytes, 10);
+        assert_eq!(s.limits.max_memory_mb, 512);
+        assert_eq!(s.plugins["hello"].config["greeting"], "Hi");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = Settings::from_toml("bind = \"127.0.0.1:1\"\nbnid = 3\n").expect_err("rejects");
+        assert!(err.contains("bnid"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn bad_database_url_is_rejected() {
+        let s = Settings {
+            database_url: "mysql://x".into(),
+            ..Settings::default()
+        };
+        let err = s.validate().expect_err("rejects").to_string();
+        assert!(err.contains("database-url"), "{err}");
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the example plugins (a separate wasm32-wasip2 workspace) and lays them out as a
+# plugins folder: OUT_DIR/ID.wasm with its manifest OUT_DIR/ID.toml.
+#
+#   scripts/build-plugins.sh OUT_DIR [--with-testing]
+#
+# --with-testing also builds the test-only plugins (trap, spin, memory-hog) that a city
+# never installs. CARGO_TARGET_DIR, if set, is where the wasm build goes (default:
+# target/wasm-plugins of this repository).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="${1:?usage: scripts/build-plugins.sh OUT_DIR [--with-testing]}"
+with_testing="${2:-}"
+wasm_target_dir="${CARGO_TARGET_DIR:-$root/target}/wasm-plugins"
+
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "installing the wasm32-wasip2 Rust target" >&2
+    rustup target add wasm32-wasip2 >&2
+fi
+
+dirs=("$root"/example-plugins/*/)
+if [ "$with_testing" = "--with-testing" ]; then
+    dirs+=("$root"/example-plugins/testing/*/)
+fi
+
+packages=()
+for dir in "${dirs[@]}"; do
+    [ -f "$dir/plugin.toml" ] || continue
+    packages+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1)")
+done
+
+CARGO_TARGET_DIR="$wasm_target_dir" cargo build --quiet --release --target wasm32-wasip2 \
+    --manifest-path "$root/example-plugins/Cargo.toml" "${packages[@]}" >&2
+
+mkdir -p "$out"
+for dir in "${dirs[@]}"; do
+    [ -f "$dir/plugin.toml" ] || continue
+    id="$(sed -n 's/^id *= *"\(.*\)".*/\1/p' "$dir/plugin.toml" | head -n 1)"
+    crate="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1 | tr - _)"
+    cp "$wasm_target_dir/wasm32-wasip2/release/$crate.wasm" "$out/$id.wasm"
+    cp "$dir/plugin.toml" "$out/$id.toml"
+done

@@ -1,0 +1,412 @@
+//! The foundation, end to end: the real `lutetia` binary, the real compiled plugins, and
+//! both databases. Every persistence test runs once on SQLite and once on PostgreSQL.
+
+use lutetia_tests::{Backend, Host, TestDb, plugins_subset, run_cli, visits};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lutetia-test-host");
+
+/// Declares `$name` as a test on each backend: `$name::sqlite` and `$name::postgres`.
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+            async fn run($backend: Backend) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { run(Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { run(Backend::Postgres).await }
+        }
+    )*};
+}
+
+on_both_backends! {
+    async fn page_is_wrapped_in_the_site_layout(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = Host::start(BIN, &db, &[]).await;
+        let response = host.client.get(host.url("/p/hello/")).send().await.expect("request");
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+        assert!(headers["content-security-policy"].to_str().unwrap_or("").contains("script-src 'self'"));
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        let body = response.text().await.expect("body");
+        // The layout: document shell, site header with navigation, the plugin's title.
+        assert!(body.starts_with("<!doctype html>"), "{body}");
+        assert!(body.contains(r#"<header class="site-header">"#), "{body}");
+        assert!(body.contains(r#"<a href="/p/hello/" aria-current="page">"#), "{body}");
+        assert!(body.contains("<title>Hello · Lutetia</title>"), "{body}");
+        assert!(body.contains(r#"<div class="plugin-page" data-plugin="hello">"#), "{body}");
+        assert_eq!(visits(&body), 1);
+        // /p/hello without the slash redirects to the mount.
+        let response = host.client.get(host.url("/p/hello")).send().await.expect("request");
+        assert_eq!(response.status(), 308);
+        assert_eq!(response.headers()["location"], "/p/hello/");
+    }
+
+    async fn visit_counter_survives_a_restart(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = Host::start(BIN, &db, &[]).await;
+        for expected in 1..=3 {
+            let (status, body) = host.get("/p/hello/").await;
+            assert_eq!(status, 200);
+            assert_eq!(visits(&body), expected);
+        }
+        // Killed as a crash would: committed writes must survive.
+        host.kill().await;
+        let host = Host::start(BIN, &db, &[]).await;
+        let (status, body) = host.get("/p/hello/").await;
+        assert_eq!(status, 200);
+        assert_eq!(visits(&body), 4);
+    }
+
+    async fn concurrent_visits_are_all_counted(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = Host::start(BIN, &db, &[]).await;
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let client = host.client.clone();
+            let url = host.url("/p/hello/");
+            tasks.push(tokio::spawn(async move {
+                let response = client.get(url).send().await.expect("request");
+                assert_eq!(response.status(), 200);
+                visits(&response.text().await.expect("body"))
+            }));
+        }
+        let mut seen = Vec::new();
+        for task in tasks {
+            seen.push(task.await.expect("task"));
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (1..=40).collect::<Vec<u64>>(), "every visit gets its own number");
+    }
+
+    async fn kv_round_trips_and_is_private(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = Host::start(BIN, &db, &[]).await;
+        let payload = "city=Paris&émoji=🙂";
+        let response = host.client.post(host.url("/p/hello/api/kv/greeting")).body(payload).send().await.expect("post");
+        assert!(response.status().is_success(), "{}", response.status());
+        let (status, body) = host.get("/p/hello/api/kv/greeting").await;
+        assert_eq!(status, 200);
+        assert_eq!(body, payload);
+        let (status, _) = host.get("/p/hello/api/kv/absent").await;
+        assert_eq!(status, 404);
+        // Stored under the plugin's own id only.
+        let store = db.open().await;
+        assert_eq!(store.kv_get("hello", "greeting").await.expect("read"), Some(payload.as_bytes().to_vec()));
+        assert_eq!(store.kv_get("trap", "greeting").await.expect("read"), None);
+        store.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_shows_request_and_config() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = Host::start(BIN, &db, &[]).await;
+    let response = host
+        .client
+        .post(host.url("/p/hello/api/echo?x=1&name=Jos%C3%A9+Garc%C3%ADa"))
+        .body(vec![0u8, 159, 146, 150])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .starts_with("application/json")
+    );
+    let json: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(json["method"], "POST");
+    assert_eq!(json["path"], "/api/echo");
+    assert_eq!(json["query"], "x=1&name=Jos%C3%A9+Garc%C3%ADa");
+    assert_eq!(json["query_params"]["name"], "José García");
+    assert_eq!(json["body_len"], 4);
+    assert_eq!(json["greeting"], "Bonjour");
+    assert!(json["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_config_overrides_the_manifest() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = db.dir().join("lutetia.toml");
+    std::fs::write(
+        &config,
+        "site-name = \"Ville de Test\"\n[plugins.hello.config]\ngreeting = \"Salut <b>\"\n",
+    )
+    .expect("write config");
+    let host = Host::start(BIN, &db, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let (_, body) = host.get("/p/hello/api/echo").await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["greeting"], "Salut <b>");
+    let (status, page) = host.get("/p/hello/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Ville de Test"), "{page}");
+    assert!(
+        page.contains("Salut &lt;b&gt;"),
+        "the plugin escapes config values: {page}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_404_is_a_page_in_the_layout() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = Host::start(BIN, &db, &[]).await;
+    let (status, body) = host.get("/p/hello/no/such/page").await;
+    assert_eq!(status, 404);
+    assert!(body.contains(r#"<header class="site-header">"#), "{body}");
+    assert!(body.contains("/no/such/page"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trap_is_a_clean_500_and_the_host_keeps_serving() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = Host::start(BIN, &db, &[]).await;
+    for _ in 0..3 {
+        let (status, body) = host.get("/p/trap/").await;
+        assert_eq!(status, 500);
+        assert!(
+            body.contains(r#"<header class="site-header">"#),
+            "error page in the layout: {body}"
+        );
+        assert!(body.contains("Reference:"), "{body}");
+        assert!(
+            !body.contains("panicked"),
+            "no internals leak to visitors: {body}"
+        );
+        // A fresh instance per request: the same plugin answers its next request.
+        let (status, body) = host.get("/p/trap/ok").await;
+        assert_eq!((status, body.as_str()), (200, "ok"));
+        let (status, _) = host.get("/p/hello/").await;
+        assert_eq!(status, 200);
+    }
+    let log = host.log();
+    assert!(
+        log.contains("plugin=trap") && log.contains("plugin call failed"),
+        "{log}"
+    );
+    assert!(
+        log.contains("panicked"),
+        "the panic message reaches the operator's log: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_loop_is_cut_at_its_deadline() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = Host::start(BIN, &db, &[]).await;
+    let client = host.client.clone();
+    let spin_url = host.url("/p/spin/");
+    let spinning = tokio::spawn(async move { client.get(spin_url).send().await.expect("request") });
+    // While the loop burns its deadline, other plugins keep answering.
+    let (status, _) = host.get("/p/hello/").await;
+    assert_eq!(status, 200);
+    let response = spinning.await.expect("task");
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "5");
+    let body = response.text().await.expect("body");
+    assert!(body.contains("took too long"), "{body}");
+    let (status, body) = host.get("/p/spin/ok").await;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let log = host.log();
+    assert!(log.contains("plugin=spin") && log.contains("deadline"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_memory_growth_hits_the_limit() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = Host::start(BIN, &db, &[]).await;
+    for _ in 0..3 {
+        let (status, body) = host.get("/p/memory-hog/").await;
+        assert_eq!(status, 503);
+        assert!(body.contains("ran out of resources"), "{body}");
+        let (status, body) = host.get("/p/memory-hog/ok").await;
+        assert_eq!((status, body.as_str()), (200, "ok"));
+    }
+    let (status, _) = host.get("/p/hello/").await;
+    assert_eq!(status, 200);
+    let log = host.log();
+    assert!(
+        log.contains("plugin=memory-hog") && log.contains("memory limit"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_precise_errors() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = db.dir().join("small-body.toml");
+    std::fs::write(&config, "[limits]\nmax-body-bytes = 1024\n").expect("write config");
+    let host = Host::start(BIN, &db, &["--config", config.to_str().expect("utf-8 path")]).await;
+
+    let (status, body) = host.get("/p/no-such-plugin/").await;
+    assert_eq!(status, 404);
+    assert!(body.contains("No service is installed at this address"), "{body}");
+    let (status, _) = host.get("/nowhere").await;
+    assert_eq!(status, 404);
+
+    // Declared too large: refused before the body is read.
+    let response = host
+        .client
+        .post(host.url("/p/hello/api/echo"))
+        .body(vec![b'x'; 1025])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    // Streamed without a length: cut at the limit.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..8).map(|_| Ok(vec![b'y'; 512])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let response = host
+        .client
+        .post(host.url("/p/hello/api/echo"))
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 413);
+    // Exactly at the limit is fine.
+    let response = host
+        .client
+        .post(host.url("/p/hello/api/echo"))
+        .body(vec![b'x'; 1024])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 200);
+
+    let (status, body) = host.get("/healthz").await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["status"], "ok");
+    assert_eq!(json["plugins"], 4);
+}
+
+#[tokio::test]
+async fn malformed_config_is_a_clear_error_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "bind = \"127.0.0.1:0\"\n[limits]\nmax-body-bytes = \"lots\"\n",
+    )
+    .expect("write");
+    let path = config.to_str().expect("utf-8 path");
+    let (code, _, stderr) = run_cli(BIN, &["serve", "--config", path]).await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 3") && stderr.contains("max-body-bytes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    std::fs::write(&config, "bnid = \"127.0.0.1:0\"\n").expect("write");
+    let (code, _, stderr) = run_cli(BIN, &["serve", "--config", path]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("unknown field `bnid`"), "{stderr}");
+
+    let (code, _, stderr) = run_cli(BIN, &["serve", "--config", "/no/such/file.toml"]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("/no/such/file.toml"), "{stderr}");
+
+    std::fs::write(&config, "[limits]\ndefault-memory-mb = 9999\n").expect("write");
+    let (code, _, stderr) = run_cli(BIN, &["serve", "--config", path]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("limits.default-memory-mb"), "{stderr}");
+
+    let (code, _, stderr) = run_cli(BIN, &["serve", "--database-url", "mysql://x/y"]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("database-url"), "{stderr}");
+
+    let (code, _, stderr) = run_cli(BIN, &["serve", "--bind", "not-an-address"]).await;
+    assert_ne!(code, 0);
+    assert!(stderr.contains("--bind"), "{stderr}");
+
+    let db = dir.path().join("x.db");
+    let url = format!("sqlite://{}", db.display());
+    let (code, _, stderr) = run_cli(
+        BIN,
+        &["serve", "--database-url", &url, "--plugins", "/no/such/plugins"],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("plugins folder /no/such/plugins does not exist"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_plugin_file_does_not_keep_the_site_down() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let plugins = plugins_subset(db.dir(), &["hello"], None);
+    std::fs::write(plugins.join("broken.wasm"), b"\0asm\x01\0\0\0 truncated").expect("write");
+    std::fs::write(
+        plugins.join("broken.toml"),
+        "id = \"broken\"\nname = \"Broken\"\nversion = \"0.1.0\"\napi = \"0.1.0\"\n",
+    )
+    .expect("write");
+    std::fs::copy(plugins.join("hello.wasm"), plugins.join("orphan.wasm")).expect("copy");
+    let host = Host::start_with_plugins(BIN, &db, &plugins, &[]).await;
+    let (status, _) = host.get("/p/hello/").await;
+    assert_eq!(status, 200);
+    let (status, _) = host.get("/p/broken/").await;
+    assert_eq!(status, 404);
+    let log = host.log();
+    assert!(
+        log.contains("plugin `broken` is not a valid WebAssembly component"),
+        "{log}"
+    );
+    assert!(log.contains("orphan.wasm has no manifest"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ungranted_kv_is_denied() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let revoke = |m: &str| m.replace("kv = true", "kv = false");
+    let plugins = plugins_subset(db.dir(), &["hello"], Some(("hello", &revoke)));
+    let host = Host::start_with_plugins(BIN, &db, &plugins, &[]).await;
+    let (status, _) = host.get("/p/hello/api/kv/anything").await;
+    assert_eq!(status, 403);
+    let log = host.log();
+    assert!(
+        log.contains("denied: kv capability not granted") && log.contains("hello"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_recorded_as_installed_are_served() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let empty = db.dir().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    {
+        let store = db.open().await;
+        let wasm =
+            std::fs::read(std::path::Path::new(lutetia_tests::PLUGINS_DIR).join("hello.wasm")).expect("wasm");
+        let manifest =
+            std::fs::read_to_string(std::path::Path::new(lutetia_tests::PLUGINS_DIR).join("hello.toml"))
+                .expect("toml");
+        let record = lutetia::db::StoredPlugin {
+            id: "hello".into(),
+            version: "0.1.0".into(),
+            sha256: lutetia::registry::sha256_hex(&wasm),
+            manifest,
+            wasm,
+            enabled: true,
+        };
+        store
+            .record_plugin_version(&record, "test")
+            .await
+            .expect("record");
+        store.close().await;
+    }
+    let host = Host::start_with_plugins(BIN, &db, &empty, &[]).await;
+    let (status, body) = host.get("/p/hello/").await;
+    assert_eq!(status, 200);
+    assert_eq!(visits(&body), 1);
+    let (status, home) = host.get("/").await;
+    assert_eq!(status, 200);
+    assert!(home.contains(r#"<a href="/p/hello/">Hello</a>"#), "{home}");
+}
