@@ -61,10 +61,9 @@ async fn site_css() -> HttpResponse {
 }
 
 async fn home(State(app): State<Arc<App>>) -> HttpResponse {
-    app.layout.home(&app.site_nav()).map_or_else(
-        |e| layout_failure(&e),
-        |html| html_response(StatusCode::OK, html, &[]),
-    )
+    app.layout
+        .home(&app.site_nav())
+        .map_or_else(|e| layout_failure(&e), |html| html_response(StatusCode::OK, html))
 }
 
 async fn not_found(State(app): State<Arc<App>>) -> HttpResponse {
@@ -338,15 +337,9 @@ fn plugin_response(
     headers
         .entry(header::CONTENT_TYPE)
         .or_insert(HeaderValue::from_static("application/octet-stream"));
-    // A plugin must not make the browser guess a type (and run a script it did not mean).
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; img-src 'self' data:; style-src 'self'; frame-ancestors 'self'; sandbox allow-forms allow-same-origin"),
-    );
+    // A plugin must not make the browser guess a type (and run a script it did not mean),
+    // and a raw response is never a document allowed to run scripts.
+    security_headers(headers, RAW_RESPONSE_CSP);
     http
 }
 
@@ -363,7 +356,7 @@ fn plugin_page(app: &App, plugin: &str, page: Page, request_id: &str) -> HttpRes
     let nav = app.site_nav();
     match app.layout.page(&nav, plugin, &page.title, &clean) {
         Ok(html) => {
-            let mut response = html_response(status, html, &[]);
+            let mut response = html_response(status, html);
             plugin_headers(plugin, response.headers_mut(), page.headers);
             response
         }
@@ -390,32 +383,36 @@ pub(crate) fn error_page(
     request_id: Option<&str>,
 ) -> HttpResponse {
     match app.layout.error(&app.site_nav(), title, message, request_id) {
-        Ok(html) => html_response(status, html, &[]),
+        Ok(html) => html_response(status, html),
         Err(e) => layout_failure(&e),
     }
 }
 
-fn html_response(status: StatusCode, html: String, extra: &[(HeaderName, HeaderValue)]) -> HttpResponse {
+/// Content-Security-Policy of pages in the layout: only the site's own resources.
+const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+                        object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+/// Content-Security-Policy of raw plugin responses: no scripts, sandboxed.
+const RAW_RESPONSE_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
+                                frame-ancestors 'self'; sandbox allow-forms allow-same-origin";
+
+/// Headers every response from the site carries.
+fn security_headers(headers: &mut HeaderMap, csp: &'static str) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(csp));
+}
+
+fn html_response(status: StatusCode, html: String) -> HttpResponse {
     let mut response = (status, html).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'",
-        ),
-    );
-    for (name, value) in extra {
-        headers.insert(name.clone(), value.clone());
-    }
+    security_headers(headers, PAGE_CSP);
     response
 }
 

@@ -18,6 +18,22 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
+/// Declares each `async fn NAME(backend: Backend) { ... }` as a module `NAME` holding two
+/// tests, `NAME::sqlite` and `NAME::postgres`, so every persistence test runs on both.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            use super::*;
+            async fn run($backend: Backend) $body
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { run(Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { run(Backend::Postgres).await }
+        }
+    )*};
+}
+
 /// The database backends every persistence test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

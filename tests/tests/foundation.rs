@@ -1,23 +1,9 @@
 //! The foundation, end to end: the real `lutetia` binary, the real compiled plugins, and
 //! both databases. Every persistence test runs once on SQLite and once on PostgreSQL.
 
-use lutetia_tests::{Backend, Host, TestDb, plugins_subset, run_cli, visits};
+use lutetia_tests::{Backend, Host, TestDb, on_both_backends, plugins_subset, run_cli, visits};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lutetia-test-host");
-
-/// Declares `$name` as a test on each backend: `$name::sqlite` and `$name::postgres`.
-macro_rules! on_both_backends {
-    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
-        mod $name {
-            use super::*;
-            async fn run($backend: Backend) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { run(Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { run(Backend::Postgres).await }
-        }
-    )*};
-}
 
 on_both_backends! {
     async fn page_is_wrapped_in_the_site_layout(backend: Backend) {

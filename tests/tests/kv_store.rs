@@ -1,20 +1,7 @@
 //! The `kv` storage semantics, on the real SQLite and PostgreSQL: the same results on both.
 
 use lutetia::db::kv::Increment;
-use lutetia_tests::{Backend, TestDb};
-
-macro_rules! on_both_backends {
-    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
-        mod $name {
-            use super::*;
-            async fn run($backend: Backend) $body
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { run(Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { run(Backend::Postgres).await }
-        }
-    )*};
-}
+use lutetia_tests::{Backend, TestDb, on_both_backends};
 
 on_both_backends! {
     async fn set_get_delete(backend: Backend) {
