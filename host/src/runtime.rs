@@ -18,8 +18,12 @@ use crate::settings::Limits;
 
 pub mod bindings;
 mod host_config;
+mod host_events;
+mod host_files;
 mod host_kv;
 mod host_log;
+mod host_mail;
+mod host_store;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
@@ -108,6 +112,31 @@ impl CallLimits {
 pub struct Grants {
     /// May use the `kv` interface.
     pub kv: bool,
+    /// May use the `store` interface, within this quota.
+    pub store: Option<crate::manifest::StoreCapability>,
+    /// May use the `files` interface, within these limits.
+    pub files: Option<crate::manifest::FilesCapability>,
+    /// May queue mail, within this rate.
+    pub mail: Option<crate::manifest::MailCapability>,
+    /// Topics it may publish and receive.
+    pub events: crate::manifest::EventsCapability,
+    /// Its scheduled jobs.
+    pub jobs: Vec<crate::manifest::JobSpec>,
+}
+
+impl Grants {
+    /// Until operators grant capabilities one by one, a plugin gets what its manifest asks.
+    pub fn requested_by(manifest: &Manifest) -> Grants {
+        let c = &manifest.capabilities;
+        Grants {
+            kv: c.kv,
+            store: c.store.clone(),
+            files: c.files.clone(),
+            mail: c.mail.clone(),
+            events: c.events.clone(),
+            jobs: c.jobs.clone(),
+        }
+    }
 }
 
 /// Everything a call needs to know about the plugin it runs.
@@ -236,9 +265,7 @@ impl Runtime {
         let context = PluginContext {
             id,
             version: manifest.version.to_string(),
-            grants: Grants {
-                kv: manifest.capabilities.kv,
-            },
+            grants: Grants::requested_by(&manifest),
             config: merged,
             limits: CallLimits::resolve(&manifest, limits),
         };

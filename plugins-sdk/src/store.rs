@@ -1,0 +1,1 @@
+//! The `store` service (being written).
