@@ -117,6 +117,8 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         layout,
     });
     let (shutdown, mut stop) = watch::channel(false);
+    crate::events::start(app.clone(), shutdown.subscribe());
+    crate::schedule::start(app.clone(), shutdown.subscribe());
     let router = crate::http::router(app.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -236,6 +236,43 @@ impl Manifest {
                 message: "must be at least 10".into(),
             });
         }
+        self.validate_events_and_jobs()
+    }
+
+    /// Checks `[capabilities.events]` topics and patterns and `[[capabilities.jobs]]`.
+    fn validate_events_and_jobs(&self) -> Result<(), ManifestError> {
+        let events = &self.capabilities.events;
+        for topic in &events.publish {
+            crate::events::check_topic(topic).map_err(|message| ManifestError::Field {
+                field: "capabilities.events.publish",
+                message,
+            })?;
+        }
+        for pattern in &events.subscribe {
+            crate::events::check_pattern(pattern).map_err(|message| ManifestError::Field {
+                field: "capabilities.events.subscribe",
+                message: format!("{message} (a trailing `*` matches a prefix)"),
+            })?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for job in &self.capabilities.jobs {
+            if job.name.trim().is_empty() || job.name.len() > 100 {
+                return Err(ManifestError::Field {
+                    field: "capabilities.jobs.name",
+                    message: format!("is {:?}: use 1 to 100 characters", job.name),
+                });
+            }
+            if !names.insert(job.name.as_str()) {
+                return Err(ManifestError::Field {
+                    field: "capabilities.jobs.name",
+                    message: format!("{:?} is declared twice: job names must be unique", job.name),
+                });
+            }
+            crate::schedule::Cadence::of(job).map_err(|message| ManifestError::Field {
+                field: "capabilities.jobs",
+                message: format!("job {:?} {message}", job.name),
+            })?;
+        }
         Ok(())
     }
 }
@@ -302,5 +339,35 @@ greeting = "Bonjour"
             .expect_err("unknown capability")
             .to_string();
         assert!(err.contains("teleport"), "{err}");
+    }
+
+    #[test]
+    fn checks_events_and_jobs() {
+        let with = |extra: &str| Manifest::parse(&GOOD.replace("kv = true", &format!("kv = true\n{extra}")));
+        let ok = with(
+            "events = { publish = [\"issue.created\"], subscribe = [\"issue.*\", \"*\"] }\n\
+             jobs = [{ name = \"digest\", every = \"1d\" }, { name = \"night\", cron = \"0 0 3 * * *\" }]",
+        )
+        .expect("valid");
+        assert_eq!(ok.capabilities.jobs.len(), 2);
+        for (bad, field) in [
+            ("events = { publish = [\"Issue\"] }", "publish"),
+            ("events = { subscribe = [\"a*b\"] }", "subscribe"),
+            ("jobs = [{ name = \"j\" }]", "jobs"),
+            (
+                "jobs = [{ name = \"j\", every = \"1s\", cron = \"* * * * * *\" }]",
+                "jobs",
+            ),
+            ("jobs = [{ name = \"j\", every = \"500ms\" }]", "jobs"),
+            ("jobs = [{ name = \"j\", every = \"0s\" }]", "jobs"),
+            ("jobs = [{ name = \"j\", cron = \"* * * * *\" }]", "jobs"),
+            (
+                "jobs = [{ name = \"j\", every = \"1m\" }, { name = \"j\", every = \"2m\" }]",
+                "unique",
+            ),
+        ] {
+            let err = with(bad).expect_err(bad).to_string();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
     }
 }

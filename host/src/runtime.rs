@@ -17,6 +17,7 @@ use crate::manifest::Manifest;
 use crate::settings::Limits;
 
 pub mod bindings;
+mod calls;
 mod host_config;
 mod host_events;
 mod host_files;
@@ -27,6 +28,7 @@ mod host_store;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
+pub use calls::{Event, Job};
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -279,6 +281,22 @@ impl Runtime {
 
     /// Calls the plugin's `handler.handle` in a fresh instance, under its limits.
     pub async fn handle(&self, plugin: &LoadedPlugin, request: Request) -> Result<Reply, CallError> {
+        self.invoke(plugin, async |store, instance| {
+            instance
+                .lutetia_plugin_handler()
+                .call_handle(store, &request)
+                .await
+        })
+        .await
+    }
+
+    /// Runs `call` on a fresh instance of `plugin` under its limits (epoch deadline, Tokio
+    /// timeout, memory limiter) and classifies its failures. Every export goes through here.
+    async fn invoke<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
         let limits = plugin.context.limits;
         let state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
         let stderr = state.stderr.clone();
@@ -288,16 +306,13 @@ impl Runtime {
         store.set_epoch_deadline(deadline_ticks(limits.timeout));
         store.epoch_deadline_trap();
 
-        let call = async {
+        let run = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .lutetia_plugin_handler()
-                .call_handle(&mut store, &request)
-                .await
+            call(&mut store, &instance).await
         };
-        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, call).await;
+        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, run).await;
         let error = match outcome {
-            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(error)) => error,
             Err(_elapsed) => return Err(CallError::Timeout(limits.timeout)),
         };
