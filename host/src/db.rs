@@ -13,6 +13,7 @@ use sqlx::sqlite::{
 
 pub mod kv;
 mod plugins;
+pub mod store;
 
 pub use plugins::StoredPlugin;
 
