@@ -1143,6 +1143,12 @@ impl Database {
         for f in fields {
             expressions.push(sql.field(&check_field(f)?));
         }
+        // A non-unique index ends with the id: equality filters then come out in id order
+        // (the default order, and the tie-breaker), so the planner need not choose between
+        // filtering with this index and ordering with the primary key.
+        if !unique {
+            expressions.push("id".to_owned());
+        }
         let name = index_name(plugin, collection, fields, unique);
         let (known, total): (i64, i64) = super::on_pool!(self, pool => {
             sqlx::query_as(
