@@ -388,6 +388,23 @@ on_both_backends! {
         assert_eq!(count(&host, "units", json!([])).await, 100);
     }
 
+    async fn hello_guestbook_lists_messages_newest_first(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = Host::start(BIN, &db, &[]).await;
+        for (name, message) in [("Jeanne", "Bonjour <b>Paris</b>"), ("", "Second")] {
+            let response = host.client.post(host.url("/p/hello/guestbook"))
+                .form(&[("name", name), ("message", message)]).send().await.expect("post");
+            assert!(response.status().is_redirection(), "{}", response.status());
+        }
+        let (status, body) = host.get("/p/hello/guestbook").await;
+        assert_eq!(status, 200);
+        assert!(body.contains("2 messages"), "{body}");
+        let second = body.find("Second").expect("second message");
+        let first = body.find("Bonjour &lt;b&gt;Paris&lt;/b&gt;").expect("first message, escaped");
+        assert!(second < first, "newest first:\n{body}");
+        assert!(body.contains("Anonyme"));
+    }
+
     async fn filtered_query_over_100k_documents_uses_the_index(backend: Backend) {
         let db = TestDb::new(backend).await;
         let store = db.open().await;

@@ -3,10 +3,13 @@
 //! - `GET /`: a page with the configured greeting and a visit counter kept in kv.
 //! - `/api/echo` (any method): the request as the plugin sees it, as JSON.
 //! - `GET|POST|DELETE /api/kv/{key}`: read, store (the request body) or delete a value.
+//! - `GET|POST /guestbook`: a guestbook kept in the document store (`store_demo.rs`).
 //! - anything else: a "Not found" page with status 404.
 
 use lutetia_sdk::serde_json::{Map, Value, json};
 use lutetia_sdk::{Error, Page, Plugin, Reply, Request, Response, config, html, kv, log, url};
+
+mod store_demo;
 
 /// The plugin.
 struct Hello;
@@ -18,6 +21,7 @@ impl Plugin for Hello {
             [] => method_not_allowed("GET"),
             ["api", "echo"] => echo(&req),
             ["api", "kv", key] => kv_value(&req, &url::decode(key)).into(),
+            ["guestbook"] => store_demo::guestbook(&req).into(),
             _ => not_found(&req),
         }
     }
