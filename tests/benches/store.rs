@@ -35,7 +35,11 @@ async fn start(backend: Backend) -> Running {
         _db: db,
     };
     // 500 reports, a tenth of them open, with an index on status.
-    call(&running, json!({ "op": "index", "c": "reports", "fields": ["status"] })).await;
+    call(
+        &running,
+        json!({ "op": "index", "c": "reports", "fields": ["status"] }),
+    )
+    .await;
     for batch in 0..5 {
         let writes: Vec<Value> = (0..100)
             .map(|i| {
@@ -61,10 +65,14 @@ fn bench(c: &mut Criterion) {
         let running = rt.block_on(start(backend));
         let name = format!("{backend:?}").to_lowercase();
         let mut group = c.benchmark_group(format!("store/{name}"));
-        group.sample_size(30).measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+        group
+            .sample_size(30)
+            .measurement_time(Duration::from_secs(4))
+            .warm_up_time(Duration::from_secs(1));
         let r = &running;
         group.bench_function("get", |b| {
-            b.to_async(&rt).iter(|| call(r, json!({ "op": "get", "c": "reports", "id": "r0042" })));
+            b.to_async(&rt)
+                .iter(|| call(r, json!({ "op": "get", "c": "reports", "id": "r0042" })));
         });
         group.bench_function("put", |b| {
             b.to_async(&rt).iter(|| {
