@@ -23,10 +23,12 @@ struct Running {
 async fn start(backend: Backend) -> Running {
     let db = TestDb::new(backend).await;
     let plugins = plugins_subset(db.dir(), &["store-conformance"], None);
-    let mut settings = lutetia::settings::Settings::default();
-    settings.bind = "127.0.0.1:0".parse().expect("address");
-    settings.database_url = db.url.clone();
-    settings.plugins_dir = Some(plugins);
+    let settings = lutetia::settings::Settings {
+        bind: "127.0.0.1:0".parse().expect("address"),
+        database_url: db.url.clone(),
+        plugins_dir: Some(plugins),
+        ..lutetia::settings::Settings::default()
+    };
     let server = lutetia::app::start(settings).await.expect("start the host");
     let running = Running {
         client: reqwest::Client::new(),
