@@ -15,6 +15,7 @@ pub mod events;
 pub mod jobs;
 pub mod kv;
 mod plugins;
+pub mod store;
 
 pub use plugins::StoredPlugin;
 

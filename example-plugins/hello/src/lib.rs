@@ -4,12 +4,14 @@
 //! - `/api/echo` (any method): the request as the plugin sees it, as JSON.
 //! - `GET|POST|DELETE /api/kv/{key}`: read, store (the request body) or delete a value.
 //! - `GET /events`: publishes an event and shows the events and job runs delivered so far.
+//! - `GET|POST /guestbook`: a guestbook kept in the document store (`store_demo.rs`).
 //! - anything else: a "Not found" page with status 404.
 
 use lutetia_sdk::serde_json::{Map, Value, json};
 use lutetia_sdk::{Error, Event, Job, Page, Plugin, Reply, Request, Response, config, html, kv, log, url};
 
 mod events_demo;
+mod store_demo;
 
 /// The plugin.
 struct Hello;
@@ -22,6 +24,7 @@ impl Plugin for Hello {
             ["api", "echo"] => echo(&req),
             ["api", "kv", key] => kv_value(&req, &url::decode(key)).into(),
             ["events"] if req.method() == "GET" => events_demo::page(&req),
+            ["guestbook"] => store_demo::guestbook(&req).into(),
             _ => not_found(&req),
         }
     }
