@@ -11,7 +11,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod files;
 pub mod kv;
+pub mod outbox;
 mod plugins;
 
 pub use plugins::StoredPlugin;

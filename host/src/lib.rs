@@ -7,7 +7,9 @@
 pub mod app;
 pub mod cli;
 pub mod db;
+pub mod files;
 pub mod http;
+pub mod mail;
 pub mod manifest;
 pub mod registry;
 pub mod runtime;

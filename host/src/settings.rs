@@ -52,6 +52,15 @@ pub struct Settings {
     pub limits: Limits,
     /// Per-plugin settings set by the operator, overriding the manifests' defaults.
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// Folder of the plugins' files (`files` interface), one sub-folder per plugin.
+    pub files_dir: PathBuf,
+    /// SMTP server the outbox is sent through (`smtp://host:port`, `smtps://...`); without
+    /// it, mail stays queued in the outbox.
+    pub smtp_url: Option<String>,
+    /// Sender address of outgoing mail.
+    pub mail_from: String,
+    /// Delivery attempts before a message is marked `failed`.
+    pub mail_max_attempts: u32,
 }
 
 /// Resource limits applied to every plugin call.
@@ -91,6 +100,10 @@ impl Default for Settings {
             site_name: "Lutetia".to_owned(),
             limits: Limits::default(),
             plugins: BTreeMap::new(),
+            files_dir: PathBuf::from("./data/files"),
+            smtp_url: None,
+            mail_from: "Lutetia <noreply@localhost>".to_owned(),
+            mail_max_attempts: 12,
         }
     }
 }
@@ -174,6 +187,23 @@ impl Settings {
         }
         if self.site_name.trim().is_empty() {
             return invalid("site-name", "must not be empty");
+        }
+        if self.files_dir.as_os_str().is_empty() {
+            return invalid("files-dir", "must not be empty");
+        }
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return invalid(
+                "smtp-url",
+                "must start with smtp:// (plain or ?tls=required for STARTTLS) or smtps://",
+            );
+        }
+        if let Err(e) = self.mail_from.parse::<lettre::message::Mailbox>() {
+            return invalid("mail-from", &format!("not a valid address: {e}"));
+        }
+        if self.mail_max_attempts == 0 {
+            return invalid("mail-max-attempts", "must be at least 1");
         }
         Ok(())
     }
