@@ -150,16 +150,16 @@ async fn outbox_list(args: OutboxListArgs) -> anyhow::Result<()> {
         }
     };
     println!(
-        "{:<28} {:<12} {:<28} {:<28} {:<7} {:>8}  LAST ERROR",
+        "{:<28} {:<12} {:<40} {:<32} {:<7} {:>8}  LAST ERROR",
         "ID", "PLUGIN", "TO", "SUBJECT", "STATUS", "ATTEMPTS"
     );
     for r in &rows {
         println!(
-            "{:<28} {:<12} {:<28} {:<28} {:<7} {:>8}  {}",
+            "{:<28} {:<12} {:<40} {:<32} {:<7} {:>8}  {}",
             r.id,
             clip(&r.plugin_id, 12),
-            clip(&r.recipients, 28),
-            clip(&r.subject, 28),
+            clip(&r.recipients, 40),
+            clip(&r.subject, 32),
             r.status,
             r.attempts,
             clip(r.last_error.as_deref().unwrap_or("-"), 80)
