@@ -198,3 +198,34 @@ on_both_backends! {
         assert_eq!(rows.len(), 20);
     }
 }
+
+/// Two host processes on one PostgreSQL database share the outbox: each message is
+/// handed to the SMTP server once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_on_postgres_send_each_message_once() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let port = free_port();
+    let smtp = SmtpServer::start(port, &db.dir().join("maildir")).await;
+    let first = start_host(&db, None).await;
+    for i in 0..12 {
+        let mut m = invitation();
+        m["subject"] = format!("Message {i}").into();
+        assert_eq!(send(&first, m).await.0, 200);
+    }
+    first.kill().await;
+    // Both senders start on a full outbox and compete for every row.
+    let a = start_host(&db, Some(port)).await;
+    let b = start_host(&db, Some(port)).await;
+    let messages = smtp.wait_for_messages(12).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.messages().len(), 12, "{messages:?}");
+    for i in 0..12 {
+        let subject = format!("Subject: Message {i}\n");
+        assert_eq!(
+            smtp.messages().iter().filter(|m| m.contains(&subject)).count(),
+            1,
+            "{subject}"
+        );
+    }
+    drop((a, b));
+}
