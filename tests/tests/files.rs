@@ -125,6 +125,23 @@ on_both_backends! {
         let served = host.client.get(host.url("/p/services/_files/pothole.png")).send().await.expect("get");
         assert_eq!(served.bytes().await.expect("bytes").as_ref(), PNG);
     }
+
+    async fn hello_demo_uploads_and_shows_a_photo(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let (host, _) = start(&db).await;
+        let (_, page) = host.get("/p/hello/photos").await;
+        assert!(page.contains(r#"enctype="multipart/form-data""#), "{page}");
+        assert!(page.contains(r#"type="file""#) && page.contains("accept="), "{page}");
+        let response = host.client.post(host.url("/p/hello/photos"))
+            .header("content-type", "multipart/form-data; boundary=B0undary")
+            .body(form_body("B0undary", "image/png", PNG)).send().await.expect("upload");
+        assert_eq!(response.status(), 303);
+        assert_eq!(response.headers()["location"], "/p/hello/photos");
+        let (_, page) = host.get("/p/hello/photos").await;
+        assert!(page.contains(r#"<img src="/p/hello/_files/photo-pothole.png""#), "{page}");
+        let served = host.client.get(host.url("/p/hello/_files/photo-pothole.png")).send().await.expect("get");
+        assert_eq!(served.headers()["content-type"], "image/png");
+    }
 }
 
 /// A browser-shaped form: a text field, a file, an empty file input.

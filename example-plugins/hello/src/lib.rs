@@ -3,10 +3,15 @@
 //! - `GET /`: a page with the configured greeting and a visit counter kept in kv.
 //! - `/api/echo` (any method): the request as the plugin sees it, as JSON.
 //! - `GET|POST|DELETE /api/kv/{key}`: read, store (the request body) or delete a value.
+//! - `GET|POST /photos`: upload and list photos (`files`), see `files_demo.rs`.
+//! - `GET|POST /mail`: queue a message with an `.ics` invitation (`mail`), see `mail_demo.rs`.
 //! - anything else: a "Not found" page with status 404.
 
 use lutetia_sdk::serde_json::{Map, Value, json};
 use lutetia_sdk::{Error, Page, Plugin, Reply, Request, Response, config, html, kv, log, url};
+
+mod files_demo;
+mod mail_demo;
 
 /// The plugin.
 struct Hello;
@@ -18,6 +23,8 @@ impl Plugin for Hello {
             [] => method_not_allowed("GET"),
             ["api", "echo"] => echo(&req),
             ["api", "kv", key] => kv_value(&req, &url::decode(key)).into(),
+            ["photos"] => files_demo::photos(&req),
+            ["mail"] => mail_demo::mail(&req),
             _ => not_found(&req),
         }
     }
