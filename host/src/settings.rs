@@ -238,6 +238,28 @@ mod tests {
     }
 
     #[test]
+    fn mail_and_files_settings_are_checked() {
+        let s = Settings::from_toml(
+            "files-dir = \"/srv/files\"\nsmtp-url = \"smtps://u:p@mail.example.org:465\"\nmail-from = \"Mairie <m@example.org>\"\n",
+        )
+        .expect("parses");
+        s.validate().expect("valid");
+        for (toml, key) in [
+            ("smtp-url = \"http://x\"", "smtp-url"),
+            ("mail-from = \"not an address\"", "mail-from"),
+            ("mail-max-attempts = 0", "mail-max-attempts"),
+            ("files-dir = \"\"", "files-dir"),
+        ] {
+            let err = Settings::from_toml(toml)
+                .expect("parses")
+                .validate()
+                .expect_err(toml)
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+    }
+
+    #[test]
     fn bad_database_url_is_rejected() {
         let s = Settings {
             database_url: "mysql://x".into(),
