@@ -13,7 +13,9 @@ use sqlx::sqlite::{
 
 pub mod events;
 pub mod jobs;
+pub mod files;
 pub mod kv;
+pub mod outbox;
 mod plugins;
 pub mod store;
 

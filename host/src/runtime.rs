@@ -182,6 +182,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     db: Database,
+    files: Option<crate::files::FileStore>,
     pooling: bool,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -222,9 +223,21 @@ impl Runtime {
             engine,
             linker,
             db,
+            files: None,
             pooling,
             stop_ticker,
         })
+    }
+
+    /// Gives the `files` interface its storage.
+    pub fn with_files(mut self, files: crate::files::FileStore) -> Runtime {
+        self.files = Some(files);
+        self
+    }
+
+    /// The storage of the `files` interface, if configured.
+    pub fn files(&self) -> Option<&crate::files::FileStore> {
+        self.files.as_ref()
     }
 
     /// Whether the pooling allocator is in use.
@@ -298,7 +311,8 @@ impl Runtime {
         call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
         let limits = plugin.context.limits;
-        let state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
+        let mut state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
+        state.files = self.files.clone();
         let stderr = state.stderr.clone();
         let memory_hit = state.limiter.exceeded.clone();
         let mut store = Store::new(&self.engine, state);

@@ -50,6 +50,7 @@ pub mod html;
 pub mod kv;
 pub mod log;
 pub mod mail;
+pub mod multipart;
 mod reply;
 mod request;
 pub mod store;
