@@ -12,8 +12,8 @@ use sqlx::sqlite::{
 };
 
 pub mod events;
-pub mod jobs;
 pub mod files;
+pub mod jobs;
 pub mod kv;
 pub mod outbox;
 mod plugins;

@@ -130,45 +130,7 @@ async fn call_plugin(app: Arc<App>, plugin_id: String, request: HttpRequest) -> 
         };
         let body = match read {
             Ok(body) => body,
-            Err(BodyError::TypeNotAllowed(declared)) => {
-                tracing::info!(content_type = %declared, "upload of a type the plugin may not store");
-                return error_page(
-                    &app,
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "File type not accepted",
-                    &format!("This service does not accept files of type {declared}."),
-                    Some(&request_id),
-                );
-            }
-            Err(BodyError::Malformed(reason)) => {
-                tracing::info!(reason = %reason, "malformed multipart body");
-                return error_page(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Bad request",
-                    "The form data could not be read.",
-                    Some(&request_id),
-                );
-            }
-            Err(BodyError::TooLarge) => {
-                tracing::info!(limit, "request body too large");
-                return error_page(
-                    &app,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Request too large",
-                    &format!("The request body is larger than the {limit} bytes this site accepts."),
-                    Some(&request_id),
-                );
-            }
-            Err(BodyError::Unreadable) => {
-                return error_page(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Bad request",
-                    "The request body could not be read.",
-                    Some(&request_id),
-                );
-            }
+            Err(error) => return body_refused(&app, &error, limit, &request_id),
         };
         let query = parts.uri.query().unwrap_or("").to_owned();
         let wit_request = Request {
@@ -205,6 +167,47 @@ async fn call_plugin(app: Arc<App>, plugin_id: String, request: HttpRequest) -> 
     }
     .instrument(span)
     .await
+}
+
+/// The answer to a body that was refused before it was fully read. The rest of that body
+/// is still on the wire, so the connection is closed after the answer rather than reused.
+fn body_refused(app: &App, error: &BodyError, limit: usize, request_id: &str) -> HttpResponse {
+    let (status, title, message) = match error {
+        BodyError::TypeNotAllowed(declared) => {
+            tracing::info!(content_type = %declared, "upload of a type the plugin may not store");
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "File type not accepted",
+                format!("This service does not accept files of type {declared}."),
+            )
+        }
+        BodyError::Malformed(reason) => {
+            tracing::info!(reason = %reason, "malformed multipart body");
+            (
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The form data could not be read.".to_owned(),
+            )
+        }
+        BodyError::TooLarge => {
+            tracing::info!(limit, "request body too large");
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                format!("The request body is larger than the {limit} bytes this site accepts."),
+            )
+        }
+        BodyError::Unreadable => (
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request body could not be read.".to_owned(),
+        ),
+    };
+    let mut response = error_page(app, status, title, &message, Some(request_id));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Maps a failed call to a clean error page; the details go to the log only.

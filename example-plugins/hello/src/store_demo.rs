@@ -35,15 +35,24 @@ pub fn guestbook(req: &Request) -> Result<Reply, Error> {
             };
             let (name, message) = (field("name"), field("message"));
             if message.is_empty() || message.chars().count() > 500 || name.chars().count() > 80 {
-                return Err(Error::Invalid("a message of 1 to 500 characters, a name of at most 80".into()));
+                return Err(Error::Invalid(
+                    "a message of 1 to 500 characters, a name of at most 80".into(),
+                ));
             }
             let seq = kv::increment("guestbook-seq", 1)?;
-            let name = if name.is_empty() { "Anonyme".to_owned() } else { name };
+            let name = if name.is_empty() {
+                "Anonyme".to_owned()
+            } else {
+                name
+            };
             store::insert(COLLECTION, &format!("{seq:012}"), &Entry { seq, name, message })?;
             Ok(Reply::redirect(req.link("/guestbook")))
         }
         "GET" => {
-            let page = store::query(COLLECTION).order_by_desc("seq").limit(20).fetch::<Entry>()?;
+            let page = store::query(COLLECTION)
+                .order_by_desc("seq")
+                .limit(20)
+                .fetch::<Entry>()?;
             let total = store::query(COLLECTION).count()?;
             let mut body = format!(
                 "<form method=\"post\" action=\"{action}\">\n\
@@ -60,7 +69,9 @@ pub fn guestbook(req: &Request) -> Result<Reply, Error> {
                 ));
             }
             body.push_str("</ul>");
-            Ok(Page::new("Guestbook", body).header("cache-control", "no-store").into())
+            Ok(Page::new("Guestbook", body)
+                .header("cache-control", "no-store")
+                .into())
         }
         _ => Err(Error::Invalid("GET or POST".into())),
     }

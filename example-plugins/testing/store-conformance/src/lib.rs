@@ -52,7 +52,11 @@ fn op_named(name: &str) -> Result<Op, Error> {
 /// A query on `collection` with the `filters` of `v` (`[[field, op, value], ...]`).
 fn filtered(collection: &str, filters: Option<&Value>) -> Result<store::Query, Error> {
     let mut q = store::query(collection);
-    for f in filters.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+    for f in filters
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         let (Some(field), Some(op), Some(value)) = (
             f.get(0).and_then(Value::as_str),
             f.get(1).and_then(Value::as_str),
@@ -70,8 +74,8 @@ fn doc_json(d: &Doc<Value>) -> Value {
 }
 
 fn run(req: &Request) -> Result<Reply, Error> {
-    let v: Value = lutetia_sdk::serde_json::from_slice(req.body())
-        .map_err(|e| bad(format!("body is not JSON: {e}")))?;
+    let v: Value =
+        lutetia_sdk::serde_json::from_slice(req.body()).map_err(|e| bad(format!("body is not JSON: {e}")))?;
     let answer = match text(&v, "op")? {
         "get" => {
             let doc = store::get::<Value>(text(&v, "c")?, text(&v, "id")?)?;
@@ -123,7 +127,12 @@ fn run(req: &Request) -> Result<Reply, Error> {
         }
         "tx" => {
             let mut t = store::transaction();
-            for p in v.get("pre").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+            for p in v
+                .get("pre")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 if let Some(a) = p.get("absent") {
                     t = t.require_absent(text(a, "c")?, text(a, "id")?);
                 } else if let Some(a) = p.get("version") {
@@ -136,7 +145,12 @@ fn run(req: &Request) -> Result<Reply, Error> {
                     return Err(bad("unknown precondition"));
                 }
             }
-            for w in v.get("writes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
+            for w in v
+                .get("writes")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 if let Some(a) = w.get("put") {
                     let body = a.get("body").cloned().unwrap_or(Value::Null);
                     let (c, id) = (text(a, "c")?, text(a, "id")?);
