@@ -12,10 +12,18 @@ fn main() {
         .expect("tests/ is inside the repository")
         .to_owned();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let plugins = out_dir.join("plugins");
     // OUT_DIR is TARGET/PROFILE/build/PKG-HASH/out: build the guests beside, in TARGET, with
     // their own lock so the nested cargo never waits on this one.
     let target = out_dir.ancestors().nth(4).unwrap_or(&out_dir).to_owned();
+    // One plugins folder per checkout: several worktrees sharing one CARGO_TARGET_DIR share
+    // this package's OUT_DIR, and must not run each other's plugins.
+    let checkout = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        root.hash(&mut hasher);
+        hasher.finish()
+    };
+    let plugins = out_dir.join(format!("plugins-{checkout:016x}"));
 
     for watched in [
         "example-plugins",

@@ -24,6 +24,9 @@ pub enum StartError {
     /// The WebAssembly engine could not start.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The files folder could not be opened.
+    #[error(transparent)]
+    Files(#[from] crate::files::FilesError),
     /// The built-in templates do not compile.
     #[error(transparent)]
     Layout(#[from] LayoutError),
@@ -95,7 +98,8 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     settings.validate()?;
     let db = Database::connect(&settings.database_url).await?;
     db.migrate().await?;
-    let runtime = Runtime::new(&settings.limits, db.clone())?;
+    let runtime = Runtime::new(&settings.limits, db.clone())?
+        .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?);
     let registry = Registry::default();
     let load_errors = registry.load_all(&runtime, &db, &settings).await;
     let layout = Layout::new(&settings.site_name)?;
@@ -116,7 +120,10 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         registry,
         layout,
     });
+    crate::mail::spawn_sender(&app.settings, app.db.clone());
     let (shutdown, mut stop) = watch::channel(false);
+    crate::events::start(app.clone(), shutdown.subscribe());
+    crate::schedule::start(app.clone(), shutdown.subscribe());
     let router = crate::http::router(app.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, router)

@@ -28,6 +28,30 @@ pub enum Command {
     Migrate(CommonArgs),
     /// Check a configuration file (and overrides) and print the effective settings.
     CheckConfig(CommonArgs),
+    /// Inspect the mail outbox.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+/// `lutetia outbox ...`
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List queued, sent and failed messages, newest first.
+    List(OutboxListArgs),
+}
+
+/// Options of `outbox list`.
+#[derive(Debug, Args)]
+pub struct OutboxListArgs {
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only messages with this status.
+    #[arg(long, value_parser = ["queued", "sent", "failed"])]
+    pub status: Option<String>,
+    /// Most messages shown.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
 }
 
 /// Options shared by every command that reads settings.
@@ -99,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Outbox(OutboxCommand::List(args)) => outbox_list(args).await,
         Command::CheckConfig(args) => {
             let settings = load_settings(&args)?;
             println!("configuration is valid");
@@ -107,6 +132,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Prints the outbox as a table.
+async fn outbox_list(args: OutboxListArgs) -> anyhow::Result<()> {
+    let settings = load_settings(&args.common)?;
+    let db = crate::db::Database::connect(&settings.database_url).await?;
+    db.migrate().await?;
+    let rows = db.outbox_list(args.status.as_deref(), args.limit).await?;
+    db.close().await;
+    let clip = |s: &str, n: usize| -> String {
+        let one_line = s.replace(['\r', '\n'], " ");
+        if one_line.chars().count() > n {
+            format!("{}…", one_line.chars().take(n - 1).collect::<String>())
+        } else {
+            one_line
+        }
+    };
+    println!(
+        "{:<28} {:<12} {:<40} {:<32} {:<7} {:>8}  LAST ERROR",
+        "ID", "PLUGIN", "TO", "SUBJECT", "STATUS", "ATTEMPTS"
+    );
+    for r in &rows {
+        println!(
+            "{:<28} {:<12} {:<40} {:<32} {:<7} {:>8}  {}",
+            r.id,
+            clip(&r.plugin_id, 12),
+            clip(&r.recipients, 40),
+            clip(&r.subject, 32),
+            r.status,
+            r.attempts,
+            clip(r.last_error.as_deref().unwrap_or("-"), 80)
+        );
+    }
+    println!("({} message(s))", rows.len());
+    Ok(())
 }
 
 /// Defaults, then the file, then environment variables and flags.

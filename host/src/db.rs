@@ -11,8 +11,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub mod events;
+pub mod files;
+pub mod jobs;
 pub mod kv;
+pub mod outbox;
 mod plugins;
+pub mod store;
 
 pub use plugins::StoredPlugin;
 

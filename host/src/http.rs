@@ -18,6 +18,7 @@ use crate::runtime::{CallError, Page, Reply, Request, Response};
 
 mod layout;
 mod sanitize;
+mod upload;
 
 pub use layout::{Layout, LayoutError, NavItem};
 
@@ -29,6 +30,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/assets/site.css", get(site_css))
         .route("/p/{plugin}", any(plugin_root))
         .route("/p/{plugin}/", any(plugin_root_slash))
+        .route("/p/{plugin}/_files/{name}", get(plugin_file))
         .route("/p/{plugin}/{*rest}", any(plugin_path))
         .fallback(not_found)
         .with_state(app)
@@ -119,29 +121,16 @@ async fn call_plugin(app: Arc<App>, plugin_id: String, request: HttpRequest) -> 
     };
     let span = tracing::info_span!("plugin_call", plugin = %plugin_id, version = %plugin.context.version, request_id = %request_id);
     async move {
-        let limit = app.settings.limits.max_body_bytes;
+        let files = plugin.context.grants.files.as_ref();
+        let limit = upload::body_limit(app.settings.limits.max_body_bytes, files);
         let (parts, body) = request.into_parts();
-        let body = match read_body(&parts.headers, body, limit).await {
+        let read = match (files, upload::multipart_boundary(&parts.headers)) {
+            (Some(grant), Some(boundary)) => read_upload(&parts.headers, body, limit, grant, boundary).await,
+            _ => read_body(&parts.headers, body, limit).await,
+        };
+        let body = match read {
             Ok(body) => body,
-            Err(BodyError::TooLarge) => {
-                tracing::info!(limit, "request body too large");
-                return error_page(
-                    &app,
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Request too large",
-                    &format!("The request body is larger than the {limit} bytes this site accepts."),
-                    Some(&request_id),
-                );
-            }
-            Err(BodyError::Unreadable) => {
-                return error_page(
-                    &app,
-                    StatusCode::BAD_REQUEST,
-                    "Bad request",
-                    "The request body could not be read.",
-                    Some(&request_id),
-                );
-            }
+            Err(error) => return body_refused(&app, &error, limit, &request_id),
         };
         let query = parts.uri.query().unwrap_or("").to_owned();
         let wit_request = Request {
@@ -180,6 +169,47 @@ async fn call_plugin(app: Arc<App>, plugin_id: String, request: HttpRequest) -> 
     .await
 }
 
+/// The answer to a body that was refused before it was fully read. The rest of that body
+/// is still on the wire, so the connection is closed after the answer rather than reused.
+fn body_refused(app: &App, error: &BodyError, limit: usize, request_id: &str) -> HttpResponse {
+    let (status, title, message) = match error {
+        BodyError::TypeNotAllowed(declared) => {
+            tracing::info!(content_type = %declared, "upload of a type the plugin may not store");
+            (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "File type not accepted",
+                format!("This service does not accept files of type {declared}."),
+            )
+        }
+        BodyError::Malformed(reason) => {
+            tracing::info!(reason = %reason, "malformed multipart body");
+            (
+                StatusCode::BAD_REQUEST,
+                "Bad request",
+                "The form data could not be read.".to_owned(),
+            )
+        }
+        BodyError::TooLarge => {
+            tracing::info!(limit, "request body too large");
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Request too large",
+                format!("The request body is larger than the {limit} bytes this site accepts."),
+            )
+        }
+        BodyError::Unreadable => (
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            "The request body could not be read.".to_owned(),
+        ),
+    };
+    let mut response = error_page(app, status, title, &message, Some(request_id));
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// Maps a failed call to a clean error page; the details go to the log only.
 fn call_failed(app: &App, name: &str, error: &CallError, request_id: &str) -> HttpResponse {
     tracing::error!(error = %error, "plugin call failed");
@@ -213,6 +243,112 @@ fn call_failed(app: &App, name: &str, error: &CallError, request_id: &str) -> Ht
 enum BodyError {
     TooLarge,
     Unreadable,
+    TypeNotAllowed(String),
+    Malformed(String),
+}
+
+/// Reads a `multipart/form-data` body for a plugin holding the `files` grant.
+async fn read_upload(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    grant: &crate::manifest::FilesCapability,
+    boundary: Result<String, upload::UploadError>,
+) -> Result<Bytes, BodyError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let result = match boundary {
+        Ok(boundary) => upload::read_multipart(body, boundary, limit, grant).await,
+        Err(e) => Err(e),
+    };
+    result.map_err(|e| match e {
+        upload::UploadError::TooLarge => BodyError::TooLarge,
+        upload::UploadError::TypeNotAllowed(t) => BodyError::TypeNotAllowed(t),
+        upload::UploadError::Malformed(m) => BodyError::Malformed(m),
+        upload::UploadError::Unreadable => BodyError::Unreadable,
+    })
+}
+
+/// Serves a file the plugin stored (`files` interface) with a safe type and disposition.
+async fn plugin_file(
+    State(app): State<Arc<App>>,
+    Path((plugin_id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> HttpResponse {
+    let granted = app
+        .registry
+        .get(&plugin_id)
+        .is_some_and(|p| p.context.grants.files.is_some());
+    let found = match app.runtime.files() {
+        Some(store) if granted => store.get(&plugin_id, &name).await,
+        _ => Ok(None),
+    };
+    let (info, data) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) | Err(crate::files::FilesError::Invalid(_)) => {
+            return error_page(
+                &app,
+                StatusCode::NOT_FOUND,
+                "File not found",
+                "There is no file at this address.",
+                None,
+            );
+        }
+        Err(e) => {
+            tracing::error!(plugin = %plugin_id, error = %e, "cannot read a stored file");
+            return error_page(
+                &app,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+                "The file cannot be read right now. Please try again later.",
+                None,
+            );
+        }
+    };
+    let etag = format!("\"{}\"", info.sha256);
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Body::from(data).into_response()
+    };
+    let inline = info.content_type.starts_with("image/")
+        || info.content_type == "application/pdf"
+        || info.content_type == "text/plain";
+    let h = response.headers_mut();
+    // Stored types are validated lower-case `type/subtype`, names are [A-Za-z0-9._-].
+    let content_type = if info.content_type == "text/plain" {
+        HeaderValue::from_static("text/plain; charset=utf-8")
+    } else {
+        HeaderValue::from_str(&info.content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream"))
+    };
+    h.insert(header::CONTENT_TYPE, content_type);
+    let disposition = format!(
+        "{}; filename=\"{}\"",
+        if inline { "inline" } else { "attachment" },
+        info.name
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    security_headers(h, FILE_CSP);
+    response
 }
 
 /// Reads the body up to `limit` bytes; a declared length over the limit is refused before
@@ -394,6 +530,10 @@ const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'sel
 /// Content-Security-Policy of raw plugin responses: no scripts, sandboxed.
 const RAW_RESPONSE_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
                                 frame-ancestors 'self'; sandbox allow-forms allow-same-origin";
+
+/// Content-Security-Policy of stored files: nothing runs, nothing loads.
+const FILE_CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; \
+                        frame-ancestors 'self'";
 
 /// Headers every response from the site carries.
 fn security_headers(headers: &mut HeaderMap, csp: &'static str) {

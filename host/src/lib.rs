@@ -7,8 +7,12 @@
 pub mod app;
 pub mod cli;
 pub mod db;
+pub mod events;
+pub mod files;
 pub mod http;
+pub mod mail;
 pub mod manifest;
 pub mod registry;
 pub mod runtime;
+pub mod schedule;
 pub mod settings;

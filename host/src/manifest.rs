@@ -65,6 +65,117 @@ pub struct Capabilities {
     /// The private key-value store.
     #[serde(default)]
     pub kv: bool,
+    /// The document store, with its quota (`[capabilities.store]`).
+    #[serde(default)]
+    pub store: Option<StoreCapability>,
+    /// Binary files, with size and type limits (`[capabilities.files]`).
+    #[serde(default)]
+    pub files: Option<FilesCapability>,
+    /// Outgoing mail through the outbox (`[capabilities.mail]`).
+    #[serde(default)]
+    pub mail: Option<MailCapability>,
+    /// Topics the plugin publishes and subscribes to (`[capabilities.events]`).
+    #[serde(default)]
+    pub events: EventsCapability,
+    /// Scheduled jobs (`[[capabilities.jobs]]`).
+    #[serde(default)]
+    pub jobs: Vec<JobSpec>,
+}
+
+/// Quota of the document store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreCapability {
+    /// Total size of the plugin's documents, in bytes.
+    #[serde(default = "StoreCapability::default_max_bytes")]
+    pub max_bytes: u64,
+    /// Number of documents.
+    #[serde(default = "StoreCapability::default_max_documents")]
+    pub max_documents: u64,
+}
+
+impl StoreCapability {
+    fn default_max_bytes() -> u64 {
+        100 * 1024 * 1024
+    }
+    fn default_max_documents() -> u64 {
+        1_000_000
+    }
+}
+
+impl Default for StoreCapability {
+    fn default() -> Self {
+        StoreCapability {
+            max_bytes: Self::default_max_bytes(),
+            max_documents: Self::default_max_documents(),
+        }
+    }
+}
+
+/// Limits of the files service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilesCapability {
+    /// Largest file, in bytes; also the request body limit of the plugin's mount.
+    #[serde(default = "FilesCapability::default_max_size")]
+    pub max_size: u64,
+    /// Total size of the plugin's files, in bytes.
+    #[serde(default = "FilesCapability::default_max_total_bytes")]
+    pub max_total_bytes: u64,
+    /// Media types the plugin may store (`image/jpeg`, `image/*`, `application/pdf`).
+    pub content_types: Vec<String>,
+}
+
+impl FilesCapability {
+    fn default_max_size() -> u64 {
+        10 * 1024 * 1024
+    }
+    fn default_max_total_bytes() -> u64 {
+        1024 * 1024 * 1024
+    }
+}
+
+/// Limits of the mail service.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MailCapability {
+    /// Messages the plugin may queue per hour.
+    #[serde(default = "MailCapability::default_max_per_hour")]
+    pub max_per_hour: u32,
+}
+
+impl MailCapability {
+    fn default_max_per_hour() -> u32 {
+        500
+    }
+}
+
+/// Event topics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EventsCapability {
+    /// Topics the plugin may publish on.
+    #[serde(default)]
+    pub publish: Vec<String>,
+    /// Topics whose events the plugin receives; a trailing `*` matches a prefix
+    /// (`issue.*`).
+    #[serde(default)]
+    pub subscribe: Vec<String>,
+}
+
+/// A scheduled job: `every` (an interval such as `90s`, `5m`, `1h`) or `cron` (a cron
+/// expression with seconds: `0 0 3 * * *`), not both.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct JobSpec {
+    /// Name passed to `on-schedule`.
+    pub name: String,
+    /// Interval between runs.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// Cron expression.
+    #[serde(default)]
+    pub cron: Option<String>,
 }
 
 /// Per-call limits a plugin asks for.
@@ -124,6 +235,43 @@ impl Manifest {
                 field: "limits.timeout-ms",
                 message: "must be at least 10".into(),
             });
+        }
+        self.validate_events_and_jobs()
+    }
+
+    /// Checks `[capabilities.events]` topics and patterns and `[[capabilities.jobs]]`.
+    fn validate_events_and_jobs(&self) -> Result<(), ManifestError> {
+        let events = &self.capabilities.events;
+        for topic in &events.publish {
+            crate::events::check_topic(topic).map_err(|message| ManifestError::Field {
+                field: "capabilities.events.publish",
+                message,
+            })?;
+        }
+        for pattern in &events.subscribe {
+            crate::events::check_pattern(pattern).map_err(|message| ManifestError::Field {
+                field: "capabilities.events.subscribe",
+                message: format!("{message} (a trailing `*` matches a prefix)"),
+            })?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for job in &self.capabilities.jobs {
+            if job.name.trim().is_empty() || job.name.len() > 100 {
+                return Err(ManifestError::Field {
+                    field: "capabilities.jobs.name",
+                    message: format!("is {:?}: use 1 to 100 characters", job.name),
+                });
+            }
+            if !names.insert(job.name.as_str()) {
+                return Err(ManifestError::Field {
+                    field: "capabilities.jobs.name",
+                    message: format!("{:?} is declared twice: job names must be unique", job.name),
+                });
+            }
+            crate::schedule::Cadence::of(job).map_err(|message| ManifestError::Field {
+                field: "capabilities.jobs",
+                message: format!("job {:?} {message}", job.name),
+            })?;
         }
         Ok(())
     }
@@ -191,5 +339,35 @@ greeting = "Bonjour"
             .expect_err("unknown capability")
             .to_string();
         assert!(err.contains("teleport"), "{err}");
+    }
+
+    #[test]
+    fn checks_events_and_jobs() {
+        let with = |extra: &str| Manifest::parse(&GOOD.replace("kv = true", &format!("kv = true\n{extra}")));
+        let ok = with(
+            "events = { publish = [\"issue.created\"], subscribe = [\"issue.*\", \"*\"] }\n\
+             jobs = [{ name = \"digest\", every = \"1d\" }, { name = \"night\", cron = \"0 0 3 * * *\" }]",
+        )
+        .expect("valid");
+        assert_eq!(ok.capabilities.jobs.len(), 2);
+        for (bad, field) in [
+            ("events = { publish = [\"Issue\"] }", "publish"),
+            ("events = { subscribe = [\"a*b\"] }", "subscribe"),
+            ("jobs = [{ name = \"j\" }]", "jobs"),
+            (
+                "jobs = [{ name = \"j\", every = \"1s\", cron = \"* * * * * *\" }]",
+                "jobs",
+            ),
+            ("jobs = [{ name = \"j\", every = \"500ms\" }]", "jobs"),
+            ("jobs = [{ name = \"j\", every = \"0s\" }]", "jobs"),
+            ("jobs = [{ name = \"j\", cron = \"* * * * *\" }]", "jobs"),
+            (
+                "jobs = [{ name = \"j\", every = \"1m\" }, { name = \"j\", every = \"2m\" }]",
+                "unique",
+            ),
+        ] {
+            let err = with(bad).expect_err(bad).to_string();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
     }
 }

@@ -17,12 +17,18 @@ use crate::manifest::Manifest;
 use crate::settings::Limits;
 
 pub mod bindings;
+mod calls;
 mod host_config;
+mod host_events;
+mod host_files;
 mod host_kv;
 mod host_log;
+mod host_mail;
+mod host_store;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
+pub use calls::{Event, Job};
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -108,6 +114,31 @@ impl CallLimits {
 pub struct Grants {
     /// May use the `kv` interface.
     pub kv: bool,
+    /// May use the `store` interface, within this quota.
+    pub store: Option<crate::manifest::StoreCapability>,
+    /// May use the `files` interface, within these limits.
+    pub files: Option<crate::manifest::FilesCapability>,
+    /// May queue mail, within this rate.
+    pub mail: Option<crate::manifest::MailCapability>,
+    /// Topics it may publish and receive.
+    pub events: crate::manifest::EventsCapability,
+    /// Its scheduled jobs.
+    pub jobs: Vec<crate::manifest::JobSpec>,
+}
+
+impl Grants {
+    /// Until operators grant capabilities one by one, a plugin gets what its manifest asks.
+    pub fn requested_by(manifest: &Manifest) -> Grants {
+        let c = &manifest.capabilities;
+        Grants {
+            kv: c.kv,
+            store: c.store.clone(),
+            files: c.files.clone(),
+            mail: c.mail.clone(),
+            events: c.events.clone(),
+            jobs: c.jobs.clone(),
+        }
+    }
 }
 
 /// Everything a call needs to know about the plugin it runs.
@@ -151,6 +182,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     db: Database,
+    files: Option<crate::files::FileStore>,
     pooling: bool,
     stop_ticker: Arc<AtomicBool>,
 }
@@ -191,9 +223,21 @@ impl Runtime {
             engine,
             linker,
             db,
+            files: None,
             pooling,
             stop_ticker,
         })
+    }
+
+    /// Gives the `files` interface its storage.
+    pub fn with_files(mut self, files: crate::files::FileStore) -> Runtime {
+        self.files = Some(files);
+        self
+    }
+
+    /// The storage of the `files` interface, if configured.
+    pub fn files(&self) -> Option<&crate::files::FileStore> {
+        self.files.as_ref()
     }
 
     /// Whether the pooling allocator is in use.
@@ -236,9 +280,7 @@ impl Runtime {
         let context = PluginContext {
             id,
             version: manifest.version.to_string(),
-            grants: Grants {
-                kv: manifest.capabilities.kv,
-            },
+            grants: Grants::requested_by(&manifest),
             config: merged,
             limits: CallLimits::resolve(&manifest, limits),
         };
@@ -252,8 +294,25 @@ impl Runtime {
 
     /// Calls the plugin's `handler.handle` in a fresh instance, under its limits.
     pub async fn handle(&self, plugin: &LoadedPlugin, request: Request) -> Result<Reply, CallError> {
+        self.invoke(plugin, async |store, instance| {
+            instance
+                .lutetia_plugin_handler()
+                .call_handle(store, &request)
+                .await
+        })
+        .await
+    }
+
+    /// Runs `call` on a fresh instance of `plugin` under its limits (epoch deadline, Tokio
+    /// timeout, memory limiter) and classifies its failures. Every export goes through here.
+    async fn invoke<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
         let limits = plugin.context.limits;
-        let state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
+        let mut state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
+        state.files = self.files.clone();
         let stderr = state.stderr.clone();
         let memory_hit = state.limiter.exceeded.clone();
         let mut store = Store::new(&self.engine, state);
@@ -261,16 +320,13 @@ impl Runtime {
         store.set_epoch_deadline(deadline_ticks(limits.timeout));
         store.epoch_deadline_trap();
 
-        let call = async {
+        let run = async {
             let instance = plugin.pre.instantiate_async(&mut store).await?;
-            instance
-                .lutetia_plugin_handler()
-                .call_handle(&mut store, &request)
-                .await
+            call(&mut store, &instance).await
         };
-        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, call).await;
+        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, run).await;
         let error = match outcome {
-            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(error)) => error,
             Err(_elapsed) => return Err(CallError::Timeout(limits.timeout)),
         };

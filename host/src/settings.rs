@@ -52,6 +52,15 @@ pub struct Settings {
     pub limits: Limits,
     /// Per-plugin settings set by the operator, overriding the manifests' defaults.
     pub plugins: BTreeMap<String, PluginSettings>,
+    /// Folder of the plugins' files (`files` interface), one sub-folder per plugin.
+    pub files_dir: PathBuf,
+    /// SMTP server the outbox is sent through (`smtp://host:port`, `smtps://...`); without
+    /// it, mail stays queued in the outbox.
+    pub smtp_url: Option<String>,
+    /// Sender address of outgoing mail.
+    pub mail_from: String,
+    /// Delivery attempts before a message is marked `failed`.
+    pub mail_max_attempts: u32,
 }
 
 /// Resource limits applied to every plugin call.
@@ -91,6 +100,10 @@ impl Default for Settings {
             site_name: "Lutetia".to_owned(),
             limits: Limits::default(),
             plugins: BTreeMap::new(),
+            files_dir: PathBuf::from("./data/files"),
+            smtp_url: None,
+            mail_from: "Lutetia <noreply@localhost>".to_owned(),
+            mail_max_attempts: 12,
         }
     }
 }
@@ -175,6 +188,23 @@ impl Settings {
         if self.site_name.trim().is_empty() {
             return invalid("site-name", "must not be empty");
         }
+        if self.files_dir.as_os_str().is_empty() {
+            return invalid("files-dir", "must not be empty");
+        }
+        if let Some(url) = &self.smtp_url
+            && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+        {
+            return invalid(
+                "smtp-url",
+                "must start with smtp:// (plain or ?tls=required for STARTTLS) or smtps://",
+            );
+        }
+        if let Err(e) = self.mail_from.parse::<lettre::message::Mailbox>() {
+            return invalid("mail-from", &format!("not a valid address: {e}"));
+        }
+        if self.mail_max_attempts == 0 {
+            return invalid("mail-max-attempts", "must be at least 1");
+        }
         Ok(())
     }
 }
@@ -205,6 +235,28 @@ mod tests {
         let err = Settings::from_toml("bind = \"127.0.0.1:1\"\nbnid = 3\n").expect_err("rejects");
         assert!(err.contains("bnid"), "{err}");
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn mail_and_files_settings_are_checked() {
+        let s = Settings::from_toml(
+            "files-dir = \"/srv/files\"\nsmtp-url = \"smtps://u:p@mail.example.org:465\"\nmail-from = \"Mairie <m@example.org>\"\n",
+        )
+        .expect("parses");
+        s.validate().expect("valid");
+        for (toml, key) in [
+            ("smtp-url = \"http://x\"", "smtp-url"),
+            ("mail-from = \"not an address\"", "mail-from"),
+            ("mail-max-attempts = 0", "mail-max-attempts"),
+            ("files-dir = \"\"", "files-dir"),
+        ] {
+            let err = Settings::from_toml(toml)
+                .expect("parses")
+                .validate()
+                .expect_err(toml)
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

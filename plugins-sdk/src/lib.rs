@@ -44,16 +44,22 @@
 
 pub mod config;
 mod error;
+pub mod events;
+pub mod files;
 pub mod html;
 pub mod kv;
 pub mod log;
+pub mod mail;
+pub mod multipart;
 mod reply;
 mod request;
+pub mod store;
 pub mod url;
 
 use std::marker::PhantomData;
 
 pub use error::Error;
+pub use events::{Event, Job};
 pub use reply::{Page, Reply, Response};
 pub use request::{Request, User};
 
@@ -100,6 +106,21 @@ pub trait Plugin {
     ///
     /// A panic aborts the call: the host answers with an error page and logs it.
     fn handle(req: Request) -> Reply;
+
+    /// Receives an event published on a topic the plugin subscribes to (in its manifest's
+    /// `[capabilities.events] subscribe`). An `Err` (or a panic) makes the host deliver it
+    /// again later; later events of the same topic wait. The default ignores events.
+    fn on_event(event: Event) -> Result<(), String> {
+        let _ = event;
+        Ok(())
+    }
+
+    /// Runs one of the jobs declared in the manifest's `[[capabilities.jobs]]`. An `Err` is
+    /// logged by the host. The default does nothing.
+    fn on_schedule(job: Job) -> Result<(), String> {
+        let _ = job;
+        Ok(())
+    }
 }
 
 /// Exports a [`Plugin`] implementation as the component's `lutetia:plugin/handler`.
@@ -156,5 +177,17 @@ impl<P: Plugin> __bindings::exports::lutetia::plugin::handler::Guest for __Expor
         request: __bindings::lutetia::plugin::types::Request,
     ) -> __bindings::lutetia::plugin::types::Reply {
         P::handle(Request::from(request)).into()
+    }
+}
+
+impl<P: Plugin> __bindings::exports::lutetia::plugin::subscriber::Guest for __Export<P> {
+    fn on_event(event: __bindings::exports::lutetia::plugin::subscriber::Event) -> Result<(), String> {
+        P::on_event(Event::from(event))
+    }
+}
+
+impl<P: Plugin> __bindings::exports::lutetia::plugin::scheduler::Guest for __Export<P> {
+    fn on_schedule(job: __bindings::exports::lutetia::plugin::scheduler::Job) -> Result<(), String> {
+        P::on_schedule(Job::from(job))
     }
 }

@@ -355,6 +355,27 @@ impl Request {
         Ok(crate::url::parse_query(self.text()?))
     }
 
+    /// Parses a `multipart/form-data` body (a form with `enctype="multipart/form-data"`,
+    /// typically with file inputs) into its parts, in order.
+    ///
+    /// ```
+    /// use lutetia_sdk::Request;
+    ///
+    /// let req = Request::new("POST", "/upload")
+    ///     .with_header("content-type", "multipart/form-data; boundary=zz")
+    ///     .with_body(&b"--zz\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n\xff\xd8\xff\r\n--zz--\r\n"[..]);
+    /// let parts = req.multipart()?;
+    /// assert_eq!(parts[0].filename.as_deref(), Some("a.jpg"));
+    /// assert_eq!(parts[0].data, b"\xff\xd8\xff");
+    /// # Ok::<(), lutetia_sdk::Error>(())
+    /// ```
+    pub fn multipart(&self) -> Result<Vec<crate::multipart::Part>, Error> {
+        let content_type = self
+            .header("content-type")
+            .ok_or_else(|| Error::Invalid("the request has no content-type".into()))?;
+        crate::multipart::parse(content_type, &self.body)
+    }
+
     /// The signed-in user, if any.
     ///
     /// ```

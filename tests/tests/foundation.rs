@@ -224,7 +224,26 @@ async fn bad_requests_get_precise_errors() {
     let db = TestDb::new(Backend::Sqlite).await;
     let config = db.dir().join("small-body.toml");
     std::fs::write(&config, "[limits]\nmax-body-bytes = 1024\n").expect("write config");
-    let host = Host::start(BIN, &db, &["--config", config.to_str().expect("utf-8 path")]).await;
+    // hello without its files grant, which would raise its body limit to fit an upload.
+    let without_files = |manifest: &str| {
+        let start = manifest.find("[capabilities.files]").unwrap_or(manifest.len());
+        let end = manifest[start..]
+            .find("\n[capabilities.mail]")
+            .map_or(manifest.len(), |i| start + i);
+        format!("{}{}", &manifest[..start], &manifest[end..])
+    };
+    let plugins = plugins_subset(
+        db.dir(),
+        &["hello", "trap", "spin", "memory-hog"],
+        Some(("hello", &without_files)),
+    );
+    let host = Host::start_with_plugins(
+        BIN,
+        &db,
+        &plugins,
+        &["--config", config.to_str().expect("utf-8 path")],
+    )
+    .await;
 
     let (status, body) = host.get("/p/no-such-plugin/").await;
     assert_eq!(status, 404);
@@ -266,6 +285,7 @@ async fn bad_requests_get_precise_errors() {
     assert_eq!(status, 200);
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["status"], "ok");
+    // The four plugins of this test's folder.
     assert_eq!(json["plugins"], 4);
 }
 

@@ -3,10 +3,20 @@
 //! - `GET /`: a page with the configured greeting and a visit counter kept in kv.
 //! - `/api/echo` (any method): the request as the plugin sees it, as JSON.
 //! - `GET|POST|DELETE /api/kv/{key}`: read, store (the request body) or delete a value.
+//! - `GET /events`: publishes an event and shows the events and job runs delivered so far.
+//! - `GET|POST /guestbook`: a guestbook kept in the document store (`store_demo.rs`).
+//! - `GET|POST /photos`: upload and list photos (`files`), see `files_demo.rs`.
+//! - `GET|POST /mail`: queue a message with an `.ics` invitation (`mail`), see `mail_demo.rs`.
 //! - anything else: a "Not found" page with status 404.
 
 use lutetia_sdk::serde_json::{Map, Value, json};
-use lutetia_sdk::{Error, Page, Plugin, Reply, Request, Response, config, html, kv, log, url};
+use lutetia_sdk::{Error, Event, Job, Page, Plugin, Reply, Request, Response, config, html, kv, log, url};
+
+mod events_demo;
+mod store_demo;
+
+mod files_demo;
+mod mail_demo;
 
 /// The plugin.
 struct Hello;
@@ -18,8 +28,20 @@ impl Plugin for Hello {
             [] => method_not_allowed("GET"),
             ["api", "echo"] => echo(&req),
             ["api", "kv", key] => kv_value(&req, &url::decode(key)).into(),
+            ["events"] if req.method() == "GET" => events_demo::page(&req),
+            ["guestbook"] => store_demo::guestbook(&req).into(),
+            ["photos"] => files_demo::photos(&req),
+            ["mail"] => mail_demo::mail(&req),
             _ => not_found(&req),
         }
+    }
+
+    fn on_event(event: Event) -> Result<(), String> {
+        events_demo::on_event(event)
+    }
+
+    fn on_schedule(job: Job) -> Result<(), String> {
+        events_demo::on_schedule(job)
     }
 }
 

@@ -20,6 +20,8 @@ pub struct HostState {
     pub stderr: MemoryOutputPipe,
     /// Memory limiter.
     pub limiter: MemoryLimiter,
+    /// Storage of the `files` interface (`None`: answers `unavailable`).
+    pub files: Option<crate::files::FileStore>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -35,6 +37,7 @@ impl HostState {
             db,
             stderr,
             limiter,
+            files: None,
             wasi,
             table: ResourceTable::new(),
         }

@@ -1,0 +1,279 @@
+//! Storage of events: the durable queue, the delivery cursors and the dead deliveries.
+
+use super::{Database, DbError, now_ms, on_pool};
+
+/// Attempts of [`Database::publish_event`] when concurrent publishers take the same number.
+const PUBLISH_ATTEMPTS: usize = 50;
+
+/// An event of the queue.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredEvent {
+    /// Unique id.
+    pub id: i64,
+    /// Topic.
+    pub topic: String,
+    /// Position in its topic: 1, 2, 3...
+    pub seq: i64,
+    /// Publishing plugin.
+    pub publisher: String,
+    /// JSON text.
+    pub payload: String,
+    /// Milliseconds since the Unix epoch.
+    pub published_at: i64,
+}
+
+/// Where a subscriber is in a topic.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Cursor {
+    /// Topic.
+    pub topic: String,
+    /// Sequence number of the last event acknowledged (or given up).
+    pub delivered_seq: i64,
+    /// Failed attempts on the next event.
+    pub attempt: i32,
+    /// Earliest time of the next attempt.
+    pub next_attempt_at: i64,
+    /// End of the current lease (0: none).
+    pub lease_until: i64,
+    /// Last error of the next event, if it failed.
+    pub last_error: Option<String>,
+}
+
+/// A cursor leased by this process: it alone delivers the topic to the subscriber.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Subscribing plugin.
+    pub subscriber: String,
+    /// Topic.
+    pub topic: String,
+    /// Last event acknowledged.
+    pub delivered_seq: i64,
+    /// Failed attempts on the next event.
+    pub attempt: u32,
+    /// The lease holder (this process).
+    pub owner: String,
+}
+
+impl Database {
+    /// Appends an event to its topic, numbered after the last one, in one statement.
+    pub async fn publish_event(&self, topic: &str, publisher: &str, payload: &str) -> Result<i64, DbError> {
+        for _ in 0..PUBLISH_ATTEMPTS {
+            let inserted: Result<(i64,), sqlx::Error> = on_pool!(self, pool => {
+                sqlx::query_as(
+                    "INSERT INTO events (topic, seq, publisher, payload, published_at) \
+                     SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE topic = $1 \
+                     RETURNING id",
+                )
+                .bind(topic)
+                .bind(publisher)
+                .bind(payload)
+                .bind(now_ms())
+                .fetch_one(pool)
+                .await
+            });
+            match inserted {
+                Ok((id,)) => return Ok(id),
+                // Another publisher took this number first: take the next one.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DbError::Contention("event publish"))
+    }
+
+    /// The last sequence number of every topic.
+    pub async fn event_topic_heads(&self) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as("SELECT topic, MAX(seq) FROM events GROUP BY topic")
+                .fetch_all(pool)
+                .await
+        })?)
+    }
+
+    /// The cursors of a subscriber.
+    pub async fn event_cursors(&self, subscriber: &str) -> Result<Vec<Cursor>, DbError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT topic, delivered_seq, attempt, next_attempt_at, lease_until, last_error \
+                 FROM event_cursors WHERE subscriber = $1",
+            )
+            .bind(subscriber)
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+
+    /// Leases the cursor of (subscriber, topic) for `lease_ms` if nobody holds it and its
+    /// retry is due; creates it (at the start of the topic) if needed. `None`: not now.
+    pub async fn claim_event_cursor(
+        &self,
+        subscriber: &str,
+        topic: &str,
+        owner: &str,
+        lease_ms: i64,
+    ) -> Result<Option<Claim>, DbError> {
+        let now = now_ms();
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO event_cursors (subscriber, topic, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (subscriber, topic) DO NOTHING",
+            )
+            .bind(subscriber)
+            .bind(topic)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        // A conditional update is atomic on both backends: one process only wins the lease.
+        let row: Option<(i64, i32)> = on_pool!(self, pool => {
+            sqlx::query_as(
+                "UPDATE event_cursors SET lease_owner = $3, lease_until = $4, updated_at = $5 \
+                 WHERE subscriber = $1 AND topic = $2 AND lease_until <= $5 AND next_attempt_at <= $5 \
+                 RETURNING delivered_seq, attempt",
+            )
+            .bind(subscriber)
+            .bind(topic)
+            .bind(owner)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .fetch_optional(pool)
+            .await
+        })?;
+        Ok(row.map(|(delivered_seq, attempt)| Claim {
+            subscriber: subscriber.to_owned(),
+            topic: topic.to_owned(),
+            delivered_seq,
+            attempt: u32::try_from(attempt).unwrap_or(0),
+            owner: owner.to_owned(),
+        }))
+    }
+
+    /// The first event of `topic` after `seq`.
+    pub async fn event_after(&self, topic: &str, seq: i64) -> Result<Option<StoredEvent>, DbError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT id, topic, seq, publisher, payload, published_at FROM events \
+                 WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT 1",
+            )
+            .bind(topic)
+            .bind(seq)
+            .fetch_optional(pool)
+            .await
+        })?)
+    }
+
+    /// Records that the event `seq` was handled and extends the lease; `false` if the lease
+    /// was lost meanwhile.
+    pub async fn ack_event(&self, claim: &mut Claim, seq: i64, lease_ms: i64) -> Result<bool, DbError> {
+        let now = now_ms();
+        let done = on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE event_cursors SET delivered_seq = $3, attempt = 0, last_error = NULL, \
+                 next_attempt_at = 0, lease_until = $4, updated_at = $5 \
+                 WHERE subscriber = $1 AND topic = $2 AND lease_owner = $6 AND delivered_seq = $7",
+            )
+            .bind(&claim.subscriber)
+            .bind(&claim.topic)
+            .bind(seq)
+            .bind(now.saturating_add(lease_ms))
+            .bind(now)
+            .bind(&claim.owner)
+            .bind(claim.delivered_seq)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?;
+        if done == 1 {
+            claim.delivered_seq = seq;
+            claim.attempt = 0;
+        }
+        Ok(done == 1)
+    }
+
+    /// Records a failed attempt on the next event, releases the lease and sets the retry.
+    pub async fn fail_event(
+        &self,
+        claim: &Claim,
+        attempt: u32,
+        error: &str,
+        retry_at: i64,
+    ) -> Result<(), DbError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE event_cursors SET attempt = $3, last_error = $4, next_attempt_at = $5, \
+                 lease_owner = NULL, lease_until = 0, updated_at = $6 \
+                 WHERE subscriber = $1 AND topic = $2 AND lease_owner = $7",
+            )
+            .bind(&claim.subscriber)
+            .bind(&claim.topic)
+            .bind(i32::try_from(attempt).unwrap_or(i32::MAX))
+            .bind(error)
+            .bind(retry_at)
+            .bind(now_ms())
+            .bind(&claim.owner)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Gives an event up for this subscriber (recorded in `event_dead`) and moves on.
+    pub async fn bury_event(
+        &self,
+        claim: &mut Claim,
+        event: &StoredEvent,
+        attempts: u32,
+        error: &str,
+        lease_ms: i64,
+    ) -> Result<bool, DbError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "INSERT INTO event_dead (subscriber, event_id, topic, seq, attempts, last_error, dead_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (subscriber, event_id) DO NOTHING",
+            )
+            .bind(&claim.subscriber)
+            .bind(event.id)
+            .bind(&event.topic)
+            .bind(event.seq)
+            .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+            .bind(error)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        self.ack_event(claim, event.seq, lease_ms).await
+    }
+
+    /// Gives the lease up.
+    pub async fn release_event_cursor(&self, claim: &Claim) -> Result<(), DbError> {
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE event_cursors SET lease_owner = NULL, lease_until = 0 \
+                 WHERE subscriber = $1 AND topic = $2 AND lease_owner = $3",
+            )
+            .bind(&claim.subscriber)
+            .bind(&claim.topic)
+            .bind(&claim.owner)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        })?;
+        Ok(())
+    }
+
+    /// Deliveries given up: (subscriber, event id, attempts, last error).
+    pub async fn dead_events(&self) -> Result<Vec<(String, i64, i32, String)>, DbError> {
+        Ok(on_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT subscriber, event_id, attempts, last_error FROM event_dead ORDER BY dead_at",
+            )
+            .fetch_all(pool)
+            .await
+        })?)
+    }
+}
