@@ -165,6 +165,48 @@ pub struct LoadedPlugin {
     /// Hex SHA-256 of the component bytes.
     pub sha256: String,
     pre: bindings::PluginPre<HostState>,
+    admission: Admission,
+}
+
+/// Bounds the calls of one plugin: `running` at once, as many waiting, then refusal.
+#[derive(Debug)]
+struct Admission {
+    running: tokio::sync::Semaphore,
+    waiting: std::sync::atomic::AtomicUsize,
+    max: usize,
+}
+
+/// Counts a waiting call until it is dropped (also when the wait is cancelled).
+struct WaitingGuard<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Admission {
+    fn new(max: u32) -> Admission {
+        let max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
+        Admission {
+            running: tokio::sync::Semaphore::new(max),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A permit to run, or `None` when `max` calls already run and `max` more wait.
+    async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if let Ok(permit) = self.running.try_acquire() {
+            return Some(permit);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        let _waiting = WaitingGuard(&self.waiting);
+        self.running.acquire().await.ok()
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -289,6 +331,7 @@ impl Runtime {
             manifest,
             sha256,
             pre,
+            admission: Admission::new(limits.max_concurrent_per_plugin),
         })
     }
 
@@ -310,6 +353,12 @@ impl Runtime {
         plugin: &LoadedPlugin,
         call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
+        let Some(_permit) = plugin.admission.enter().await else {
+            return Err(CallError::Overloaded(format!(
+                "{} calls of this plugin are running and as many are waiting",
+                plugin.admission.max
+            )));
+        };
         let limits = plugin.context.limits;
         let mut state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
         state.files = self.files.clone();

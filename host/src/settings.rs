@@ -81,6 +81,9 @@ pub struct Limits {
     pub max_timeout_ms: u64,
     /// Instances that may run at once (sizes the pooling allocator).
     pub max_instances: u32,
+    /// Calls of one plugin that may run at once; as many more may wait, beyond that the
+    /// plugin answers 503 at once, so one flooded plugin cannot take every instance.
+    pub max_concurrent_per_plugin: u32,
 }
 
 /// Operator settings for one plugin.
@@ -118,6 +121,7 @@ impl Default for Limits {
             default_timeout_ms: 5_000,
             max_timeout_ms: 60_000,
             max_instances: 256,
+            max_concurrent_per_plugin: 64,
         }
     }
 }
@@ -184,6 +188,12 @@ impl Settings {
         }
         if l.max_instances == 0 || l.max_instances > 100_000 {
             return invalid("limits.max-instances", "must be between 1 and 100000");
+        }
+        if l.max_concurrent_per_plugin == 0 || l.max_concurrent_per_plugin > l.max_instances {
+            return invalid(
+                "limits.max-concurrent-per-plugin",
+                "must be between 1 and limits.max-instances",
+            );
         }
         if self.site_name.trim().is_empty() {
             return invalid("site-name", "must not be empty");

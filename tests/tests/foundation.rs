@@ -416,3 +416,37 @@ async fn plugins_recorded_as_installed_are_served() {
     assert_eq!(status, 200);
     assert!(home.contains(r#"<a href="/p/hello/">Hello</a>"#), "{home}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_plugin_cannot_take_the_others_down() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = db.dir().join("one-at-a-time.toml");
+    std::fs::write(&config, "[limits]\nmax-concurrent-per-plugin = 1\n").expect("write config");
+    let host = Host::start(BIN, &db, &["--config", config.to_str().expect("utf-8 path")]).await;
+    // Eight calls to a plugin that loops until its 500 ms deadline: one runs, one waits,
+    // the others are refused at once instead of holding instance slots.
+    let mut flood = Vec::new();
+    for _ in 0..8 {
+        let client = host.client.clone();
+        let url = host.url("/p/spin/");
+        flood.push(tokio::spawn(async move {
+            let response = client.get(url).send().await.expect("request");
+            (response.status().as_u16(), response.text().await.expect("body"))
+        }));
+    }
+    // Meanwhile another plugin answers normally.
+    let (status, _) = host.get("/p/hello/").await;
+    assert_eq!(status, 200);
+    let mut busy = 0;
+    for call in flood {
+        let (status, body) = call.await.expect("task");
+        assert_eq!(status, 503, "{body}");
+        if body.contains("very busy") {
+            busy += 1;
+        } else {
+            assert!(body.contains("took too long"), "{body}");
+        }
+    }
+    assert!(busy >= 5, "{busy} of 8 calls were refused at once");
+    assert!(host.log().contains("plugin=spin"));
+}
