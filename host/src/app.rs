@@ -30,6 +30,9 @@ pub enum StartError {
     /// The built-in templates do not compile.
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    /// The admin token could not be created or written.
+    #[error("cannot create the admin API token: {0}")]
+    AdminToken(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -79,6 +82,9 @@ pub struct RunningServer {
     pub app: Arc<App>,
     /// Plugins that failed to load (already logged).
     pub load_errors: Vec<LoadError>,
+    /// The admin API token created at this start (the first start on a database), to be
+    /// shown once; `None` when one already existed.
+    pub new_admin_token: Option<String>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -100,6 +106,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     db.migrate().await?;
     let runtime = Runtime::new(&settings.limits, db.clone())?
         .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?);
+    let new_admin_token = ensure_admin_token(&db, &settings).await?;
     let registry = Registry::default();
     let load_errors = registry.load_all(&runtime, &db, &settings).await;
     let layout = Layout::new(&settings.site_name)?;
@@ -124,6 +131,7 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     let (shutdown, mut stop) = watch::channel(false);
     crate::events::start(app.clone(), shutdown.subscribe());
     crate::schedule::start(app.clone(), shutdown.subscribe());
+    spawn_plugin_sync(app.clone(), shutdown.subscribe());
     let router = crate::http::router(app.clone());
     let task = tokio::spawn(async move {
         axum::serve(listener, router)
@@ -137,7 +145,91 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         addr,
         app,
         load_errors,
+        new_admin_token,
         shutdown,
         task,
     })
+}
+
+/// How often a host re-checks the database for plugin changes (on SQLite the only way to
+/// see a change made by the command line; on PostgreSQL a fallback behind `LISTEN`).
+const PLUGIN_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the served plugins in step with the database: on every PostgreSQL notification
+/// of a change and every [`PLUGIN_RECHECK`].
+fn spawn_plugin_sync(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut changes = match app.db.plugin_changes().await {
+            Ok(changes) => changes,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for plugin changes; re-checking every second only");
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(PLUGIN_RECHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let notified = async {
+                match changes.as_mut() {
+                    Some(listener) => listener.next().await.map(Some),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => return,
+                _ = tick.tick() => {}
+                got = notified => match got {
+                    Ok(id) => tracing::debug!(plugin = %id.unwrap_or_default(), "plugin change notified"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "plugin change listener failed; re-checking every second only");
+                        changes = None;
+                    }
+                },
+            }
+            if let Err(e) = app
+                .registry
+                .sync(&app.runtime, &app.db, &app.settings, Vec::new())
+                .await
+            {
+                tracing::warn!(error = %e, "cannot re-check the installed plugins");
+            }
+        }
+    });
+}
+
+/// Creates the admin API token at the first start on a database: 256 random bits, stored
+/// as their SHA-256, written to `admin-token` (mode 0600) in the data folder and returned
+/// so that `serve` prints it once.
+async fn ensure_admin_token(db: &Database, settings: &Settings) -> Result<Option<String>, StartError> {
+    if db.has_admin_token().await? {
+        return Ok(None);
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| StartError::AdminToken(e.to_string()))?;
+    let token = format!("lut_{}", hex::encode(secret));
+    let folder = settings
+        .files_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let path = folder.join("admin-token");
+    write_private(&path, &token).map_err(|e| StartError::AdminToken(format!("{}: {e}", path.display())))?;
+    db.add_admin_token(&crate::registry::sha256_hex(token.as_bytes()))
+        .await?;
+    tracing::info!(file = %path.display(), "admin API token created");
+    Ok(Some(token))
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")
 }

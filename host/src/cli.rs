@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::settings::Settings;
 
+mod plugin;
+
 /// Lutetia: city e-services built from sandboxed WebAssembly plugins.
 #[derive(Debug, Parser)]
 #[command(name = "lutetia", version, about)]
@@ -31,6 +33,108 @@ pub enum Command {
     /// Inspect the mail outbox.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Package, install, grant, upgrade, roll back and remove plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `lutetia plugin ...`: changes are recorded in the database; running hosts serve them
+/// within a second, without restarting.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Embed a manifest in a component, making the one-file package a city installs.
+    Pack(PackArgs),
+    /// Show a package file's (or an installed plugin's) manifest, capabilities, imports
+    /// and exports.
+    Inspect(InspectArgs),
+    /// Install a plugin package, granting the capabilities it asks for.
+    Install(InstallArgs),
+    /// List the installed plugins.
+    List(CommonArgs),
+    /// Serve an installed plugin again.
+    Enable(IdArgs),
+    /// Stop serving a plugin (its data and versions are kept).
+    Disable(IdArgs),
+    /// Install a newer version of an installed plugin.
+    Upgrade(InstallArgs),
+    /// Grant capabilities to an installed plugin (and apply an upgrade waiting for them).
+    Grant(GrantArgs),
+    /// Serve the previous version again.
+    Rollback(IdArgs),
+    /// Remove a plugin and its stored versions.
+    Remove(RemoveArgs),
+}
+
+/// Options of `plugin pack`.
+#[derive(Debug, Args)]
+pub struct PackArgs {
+    /// The component (`cargo build --target wasm32-wasip2` output).
+    pub component: PathBuf,
+    /// Its manifest, `plugin.toml`.
+    pub manifest: PathBuf,
+    /// Where to write the package (default `ID-VERSION.wasm` in the current folder).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Options of `plugin inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A package file, or the id of an installed plugin.
+    pub target: String,
+    /// Settings file and database (to inspect an installed plugin).
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options of `plugin install` and `plugin upgrade`.
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The package (`.wasm` with its manifest embedded by `plugin pack`).
+    pub file: PathBuf,
+    /// Capabilities granted: `all`, or a comma-separated list (`kv,store`). Without it,
+    /// you are asked (on a terminal) or the install is refused if the plugin asks for any.
+    #[arg(long, value_name = "CAPABILITIES")]
+    pub grant: Option<String>,
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options of commands naming one installed plugin.
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Plugin id.
+    pub id: String,
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options of `plugin grant`.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// Plugin id.
+    pub id: String,
+    /// Capabilities granted: `all` (all it asks for), or a comma-separated list.
+    #[arg(long, value_name = "CAPABILITIES")]
+    pub grant: String,
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options of `plugin remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Plugin id.
+    pub id: String,
+    /// Also delete the plugin's data (key-value, documents, file records, job runs).
+    #[arg(long)]
+    pub purge_data: bool,
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `lutetia outbox ...`
@@ -124,6 +228,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Outbox(OutboxCommand::List(args)) => outbox_list(args).await,
+        Command::Plugin(command) => plugin::run(command).await,
         Command::CheckConfig(args) => {
             let settings = load_settings(&args)?;
             println!("configuration is valid");
@@ -170,7 +275,7 @@ async fn outbox_list(args: OutboxListArgs) -> anyhow::Result<()> {
 }
 
 /// Defaults, then the file, then environment variables and flags.
-fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
+pub(crate) fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
     let mut settings = match &args.config {
         Some(path) => Settings::from_file(path)?,
         None => Settings::default(),
@@ -195,6 +300,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let server = crate::app::start(settings).await.context("cannot start")?;
     let addr = server.addr;
+    if let Some(token) = &server.new_admin_token {
+        // Shown once; only its hash is stored. Tests read this line.
+        println!("Admin API token (shown once, also written to the data folder): {token}");
+    }
     // Tests and scripts read this line to find the port.
     println!("Lutetia is serving on http://{addr}/");
     for plugin in server.app.registry.list() {

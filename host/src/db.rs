@@ -16,10 +16,10 @@ pub mod files;
 pub mod jobs;
 pub mod kv;
 pub mod outbox;
-mod plugins;
+pub mod plugins;
 pub mod store;
 
-pub use plugins::StoredPlugin;
+pub use plugins::{PluginChanges, PluginRow, ServedState, StoredPlugin, VersionRow};
 
 /// Why a database operation failed.
 #[derive(Debug, thiserror::Error)]

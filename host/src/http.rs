@@ -16,6 +16,7 @@ use tracing::Instrument;
 use crate::app::App;
 use crate::runtime::{CallError, Page, Reply, Request, Response};
 
+mod admin;
 mod layout;
 mod sanitize;
 mod upload;
@@ -32,6 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/p/{plugin}/", any(plugin_root_slash))
         .route("/p/{plugin}/_files/{name}", get(plugin_file))
         .route("/p/{plugin}/{*rest}", any(plugin_path))
+        .merge(admin::routes())
         .fallback(not_found)
         .with_state(app)
 }

@@ -277,6 +277,158 @@ impl Manifest {
     }
 }
 
+/// A capability an operator grants, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// `[capabilities] kv = true`: the key-value store.
+    Kv,
+    /// `[capabilities.store]`: the document store.
+    Store,
+    /// `[capabilities.files]`: binary files.
+    Files,
+    /// `[capabilities.mail]`: outgoing mail.
+    Mail,
+    /// `[capabilities.events]`: publishing and receiving events.
+    Events,
+    /// `[[capabilities.jobs]]`: scheduled jobs.
+    Jobs,
+}
+
+impl Capability {
+    /// Every capability, in display order.
+    pub const ALL: [Capability; 6] = [
+        Capability::Kv,
+        Capability::Store,
+        Capability::Files,
+        Capability::Mail,
+        Capability::Events,
+        Capability::Jobs,
+    ];
+
+    /// Its name on the command line, in the API and in the database.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::Kv => "kv",
+            Capability::Store => "store",
+            Capability::Files => "files",
+            Capability::Mail => "mail",
+            Capability::Events => "events",
+            Capability::Jobs => "jobs",
+        }
+    }
+
+    /// The capability named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Capability> {
+        Capability::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of capabilities (what a plugin asks for, or what an operator granted).
+pub type CapabilitySet = std::collections::BTreeSet<Capability>;
+
+/// Parses `kv,store` (comma-separated names, spaces allowed, empty = none).
+pub fn parse_capabilities(text: &str) -> Result<CapabilitySet, String> {
+    let mut set = CapabilitySet::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let capability = Capability::from_name(name).ok_or_else(|| {
+            format!(
+                "unknown capability `{name}`; the capabilities are {}",
+                Capability::ALL.map(Capability::name).join(", ")
+            )
+        })?;
+        set.insert(capability);
+    }
+    Ok(set)
+}
+
+/// `kv,store`: the names of a set, comma-separated (empty for none).
+pub fn format_capabilities(set: &CapabilitySet) -> String {
+    set.iter().map(|c| c.name()).collect::<Vec<_>>().join(",")
+}
+
+impl Capabilities {
+    /// The capabilities this manifest asks for.
+    pub fn requested(&self) -> CapabilitySet {
+        let mut set = CapabilitySet::new();
+        if self.kv {
+            set.insert(Capability::Kv);
+        }
+        if self.store.is_some() {
+            set.insert(Capability::Store);
+        }
+        if self.files.is_some() {
+            set.insert(Capability::Files);
+        }
+        if self.mail.is_some() {
+            set.insert(Capability::Mail);
+        }
+        if !self.events.publish.is_empty() || !self.events.subscribe.is_empty() {
+            set.insert(Capability::Events);
+        }
+        if !self.jobs.is_empty() {
+            set.insert(Capability::Jobs);
+        }
+        set
+    }
+
+    /// One line per requested capability, with its limits, for an operator to read.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.kv {
+            lines.push("kv      a private key-value store".to_owned());
+        }
+        if let Some(s) = &self.store {
+            lines.push(format!(
+                "store   a document store (quota {} bytes, {} documents)",
+                s.max_bytes, s.max_documents
+            ));
+        }
+        if let Some(f) = &self.files {
+            lines.push(format!(
+                "files   binary files (at most {} bytes each, {} in total; types {})",
+                f.max_size,
+                f.max_total_bytes,
+                f.content_types.join(", ")
+            ));
+        }
+        if let Some(m) = &self.mail {
+            lines.push(format!(
+                "mail    outgoing mail (at most {} per hour)",
+                m.max_per_hour
+            ));
+        }
+        if !self.events.publish.is_empty() || !self.events.subscribe.is_empty() {
+            lines.push(format!(
+                "events  publish [{}], subscribe [{}]",
+                self.events.publish.join(", "),
+                self.events.subscribe.join(", ")
+            ));
+        }
+        if !self.jobs.is_empty() {
+            let jobs: Vec<String> = self
+                .jobs
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{} ({})",
+                        j.name,
+                        j.every.as_deref().or(j.cron.as_deref()).unwrap_or("?")
+                    )
+                })
+                .collect();
+            lines.push(format!("jobs    scheduled jobs: {}", jobs.join(", ")));
+        }
+        lines
+    }
+}
+
 /// Whether `id` is a valid plugin identifier: `[a-z][a-z0-9-]{0,62}`, no trailing dash.
 pub fn is_valid_id(id: &str) -> bool {
     let bytes = id.as_bytes();

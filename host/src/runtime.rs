@@ -13,7 +13,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
 use crate::db::Database;
-use crate::manifest::Manifest;
+use crate::manifest::{Capability, CapabilitySet, Manifest};
 use crate::settings::Limits;
 
 pub mod bindings;
@@ -59,6 +59,20 @@ pub enum RuntimeError {
         plugin: String,
         /// What is missing.
         message: String,
+    },
+    /// The component imports an interface whose capability was not granted.
+    #[error(
+        "plugin `{plugin}` imports {interface}, which needs the `{capability}` capability, \
+         and it was not granted: grant it (--grant {capability}) or ask the plugin's author \
+         why it uses {interface}"
+    )]
+    NotGranted {
+        /// Plugin id.
+        plugin: String,
+        /// The imported interface.
+        interface: String,
+        /// The capability it needs.
+        capability: Capability,
     },
 }
 
@@ -127,18 +141,62 @@ pub struct Grants {
 }
 
 impl Grants {
-    /// Until operators grant capabilities one by one, a plugin gets what its manifest asks.
-    pub fn requested_by(manifest: &Manifest) -> Grants {
+    /// What the manifest asks for, limited to what the operator granted: a capability
+    /// granted but not asked for gives nothing, one asked for but not granted is denied.
+    pub fn granted(manifest: &Manifest, granted: &CapabilitySet) -> Grants {
         let c = &manifest.capabilities;
+        let has = |capability| granted.contains(&capability);
         Grants {
-            kv: c.kv,
-            store: c.store.clone(),
-            files: c.files.clone(),
-            mail: c.mail.clone(),
-            events: c.events.clone(),
-            jobs: c.jobs.clone(),
+            kv: c.kv && has(Capability::Kv),
+            store: c.store.clone().filter(|_| has(Capability::Store)),
+            files: c.files.clone().filter(|_| has(Capability::Files)),
+            mail: c.mail.clone().filter(|_| has(Capability::Mail)),
+            events: if has(Capability::Events) {
+                c.events.clone()
+            } else {
+                crate::manifest::EventsCapability::default()
+            },
+            jobs: if has(Capability::Jobs) {
+                c.jobs.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
+}
+
+/// The capability a `lutetia:plugin` interface needs, or `None` for the interfaces every
+/// plugin may import (`log`, `config`, `types`, and the sandboxed WASI ones).
+pub fn capability_for_import(name: &str) -> Option<Capability> {
+    let interface = name.strip_prefix("lutetia:plugin/")?;
+    let interface = interface.split('@').next().unwrap_or(interface);
+    match interface {
+        "kv" => Some(Capability::Kv),
+        "store" => Some(Capability::Store),
+        "files" => Some(Capability::Files),
+        "mail" => Some(Capability::Mail),
+        "events" => Some(Capability::Events),
+        _ => None,
+    }
+}
+
+/// What loading does with an import whose capability was not granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Imports {
+    /// Refuse the plugin (installs and upgrades: the operator learns it at once).
+    Refuse,
+    /// Load it; its calls answer `denied` (the `--plugins` folder, whose manifests the
+    /// operator edits by hand).
+    Deny,
+}
+
+/// The imports and exports of a component, by name (`lutetia:plugin/kv@0.1.0`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ComponentInterfaces {
+    /// What the component imports.
+    pub imports: Vec<String>,
+    /// What the component exports.
+    pub exports: Vec<String>,
 }
 
 /// Everything a call needs to know about the plugin it runs.
@@ -164,6 +222,8 @@ pub struct LoadedPlugin {
     pub manifest: Manifest,
     /// Hex SHA-256 of the component bytes.
     pub sha256: String,
+    /// The capabilities the operator granted (what `context.grants` was built from).
+    pub granted: CapabilitySet,
     pre: bindings::PluginPre<HostState>,
     admission: Admission,
 }
@@ -287,8 +347,43 @@ impl Runtime {
         self.pooling
     }
 
-    /// Compiles (off the async threads) and links a plugin. Fails if the bytes are not a
-    /// component or if it does not fit the `plugin` world.
+    /// Compiles a component off the async threads.
+    async fn compile(&self, id: &str, wasm: Vec<u8>) -> Result<Component, RuntimeError> {
+        let engine = self.engine.clone();
+        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
+            .await
+            .map_err(|e| RuntimeError::Engine(format!("compiler task failed: {e}")))?;
+        compiled.map_err(|e| RuntimeError::InvalidComponent {
+            plugin: id.to_owned(),
+            message: format!("{e:#}"),
+        })
+    }
+
+    /// Compiles a component and lists its imports and exports.
+    pub async fn interfaces(&self, id: &str, wasm: Vec<u8>) -> Result<ComponentInterfaces, RuntimeError> {
+        let component = self.compile(id, wasm).await?;
+        Ok(self.interfaces_of(&component))
+    }
+
+    fn interfaces_of(&self, component: &Component) -> ComponentInterfaces {
+        let ty = component.component_type();
+        ComponentInterfaces {
+            imports: ty
+                .imports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+            exports: ty
+                .exports(&self.engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+        }
+    }
+
+    /// Compiles (off the async threads) and links a plugin with the capabilities
+    /// `granted`. Fails if the bytes are not a component, if it does not fit the `plugin`
+    /// world, or (with [`Imports::Refuse`]) if it imports an interface whose capability was
+    /// not granted.
+    #[allow(clippy::too_many_arguments)]
     pub async fn load(
         &self,
         manifest: Manifest,
@@ -296,16 +391,26 @@ impl Runtime {
         sha256: String,
         config: BTreeMap<String, String>,
         limits: &Limits,
+        granted: &CapabilitySet,
+        ungranted_imports: Imports,
     ) -> Result<LoadedPlugin, RuntimeError> {
         let id = manifest.id.clone();
-        let engine = self.engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
-            .await
-            .map_err(|e| RuntimeError::Engine(format!("compiler task failed: {e}")))?;
-        let component = compiled.map_err(|e| RuntimeError::InvalidComponent {
-            plugin: id.clone(),
-            message: format!("{e:#}"),
-        })?;
+        let component = self.compile(&id, wasm).await?;
+        for interface in self.interfaces_of(&component).imports {
+            if let Some(capability) = capability_for_import(&interface)
+                && !granted.contains(&capability)
+            {
+                if ungranted_imports == Imports::Deny {
+                    tracing::warn!(plugin = %id, %interface, %capability, "imports an interface it was not granted: its calls will be denied");
+                    continue;
+                }
+                return Err(RuntimeError::NotGranted {
+                    plugin: id,
+                    interface,
+                    capability,
+                });
+            }
+        }
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
@@ -322,7 +427,7 @@ impl Runtime {
         let context = PluginContext {
             id,
             version: manifest.version.to_string(),
-            grants: Grants::requested_by(&manifest),
+            grants: Grants::granted(&manifest, granted),
             config: merged,
             limits: CallLimits::resolve(&manifest, limits),
         };
@@ -330,6 +435,7 @@ impl Runtime {
             context: Arc::new(context),
             manifest,
             sha256,
+            granted: granted.clone(),
             pre,
             admission: Admission::new(limits.max_concurrent_per_plugin),
         })

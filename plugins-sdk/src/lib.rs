@@ -121,6 +121,16 @@ pub trait Plugin {
         let _ = job;
         Ok(())
     }
+
+    /// Brings the plugin's stored data up to date when this version is installed (with
+    /// `from_version` `None`), upgraded to or rolled back to (with the version that served
+    /// until now). It runs before the version serves any request; an `Err` or a panic
+    /// cancels the operation and the previous version keeps serving. The default does
+    /// nothing.
+    fn migrate(from_version: Option<String>) -> Result<(), String> {
+        let _ = from_version;
+        Ok(())
+    }
 }
 
 /// Exports a [`Plugin`] implementation as the component's `lutetia:plugin/handler`.
@@ -189,5 +199,11 @@ impl<P: Plugin> __bindings::exports::lutetia::plugin::subscriber::Guest for __Ex
 impl<P: Plugin> __bindings::exports::lutetia::plugin::scheduler::Guest for __Export<P> {
     fn on_schedule(job: __bindings::exports::lutetia::plugin::scheduler::Job) -> Result<(), String> {
         P::on_schedule(Job::from(job))
+    }
+}
+
+impl<P: Plugin> __bindings::exports::lutetia::plugin::lifecycle::Guest for __Export<P> {
+    fn migrate(from_version: Option<String>) -> Result<(), String> {
+        P::migrate(from_version)
     }
 }

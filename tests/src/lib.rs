@@ -138,6 +138,8 @@ pub struct Host {
     pub base: String,
     /// An HTTP client for it.
     pub client: reqwest::Client,
+    /// The admin API token it printed at start (the first start on a database only).
+    pub admin_token: Option<String>,
     child: Child,
     log: Arc<Mutex<String>>,
 }
@@ -181,8 +183,12 @@ impl Host {
         });
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let mut admin_token = None;
         let find_base = async {
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(token) = line.split("Admin API token").nth(1) {
+                    admin_token = token.rsplit(' ').next().map(str::to_owned);
+                }
                 if let Some(rest) = line.split("serving on ").nth(1) {
                     return Some(rest.trim_end_matches('/').to_owned());
                 }
@@ -208,6 +214,7 @@ impl Host {
         Host {
             base,
             client,
+            admin_token,
             child,
             log,
         }

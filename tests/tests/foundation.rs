@@ -401,6 +401,7 @@ async fn plugins_recorded_as_installed_are_served() {
             manifest,
             wasm,
             enabled: true,
+            grants: "kv,store,files,mail,events,jobs".into(),
         };
         store
             .record_plugin_version(&record, "test")

@@ -39,3 +39,20 @@ impl Runtime {
         .await
     }
 }
+
+impl Runtime {
+    /// Calls the plugin's `lifecycle.migrate` in a fresh instance, under its limits.
+    pub async fn migrate(
+        &self,
+        plugin: &LoadedPlugin,
+        from_version: Option<String>,
+    ) -> Result<Result<(), String>, CallError> {
+        self.invoke(plugin, async |store, instance| {
+            instance
+                .lutetia_plugin_lifecycle()
+                .call_migrate(store, from_version.as_deref())
+                .await
+        })
+        .await
+    }
+}

@@ -1,0 +1,348 @@
+//! The admin JSON API, `/api/admin/...`: the operator's plugin lifecycle over HTTP.
+//!
+//! Every route needs `Authorization: Bearer TOKEN` with the token created at the first
+//! start (`admin-token` in the data folder). Errors are `{"error": code, "message": ...}`
+//! with a precise 4xx status for anything the caller can fix; nothing is changed then.
+//! After a successful change this host serves it at once (`Registry::sync`); the other
+//! hosts follow within a second.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response as HttpResponse};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::App;
+use crate::lifecycle::{GrantRequest, Lifecycle, LifecycleError, Outcome, read_package};
+use crate::manifest::format_capabilities;
+use crate::runtime::LoadedPlugin;
+
+/// Largest package accepted.
+const MAX_PACKAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// The admin routes, to merge into the site router.
+pub fn routes() -> Router<Arc<App>> {
+    Router::new()
+        .route("/api/admin/plugins", get(list).post(install))
+        .route("/api/admin/plugins/inspect", post(inspect_package))
+        .route("/api/admin/plugins/{id}", get(show).delete(remove))
+        .route("/api/admin/plugins/{id}/upgrade", post(upgrade))
+        .route("/api/admin/plugins/{id}/grant", post(grant))
+        .route("/api/admin/plugins/{id}/rollback", post(rollback))
+        .route("/api/admin/plugins/{id}/enable", post(enable))
+        .route("/api/admin/plugins/{id}/disable", post(disable))
+        .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+}
+
+/// An API error: status, stable code, message.
+#[derive(Debug)]
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> HttpResponse {
+        (self.0, Json(json!({ "error": self.1, "message": self.2 }))).into_response()
+    }
+}
+
+impl From<LifecycleError> for ApiError {
+    fn from(e: LifecycleError) -> Self {
+        let status = match &e {
+            LifecycleError::NotInstalled(_) => StatusCode::NOT_FOUND,
+            LifecycleError::AlreadyInstalled(_)
+            | LifecycleError::NotNewer { .. }
+            | LifecycleError::NoPrevious(_)
+            | LifecycleError::Conflict(_) => StatusCode::CONFLICT,
+            LifecycleError::Runtime(_) | LifecycleError::MigrateFailed { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            e if e.is_client_error() => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "admin operation failed");
+            return ApiError(status, e.code(), "internal error; see the host's log".into());
+        }
+        ApiError(status, e.code(), e.to_string())
+    }
+}
+
+/// Checks the bearer token.
+async fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send the admin token as `Authorization: Bearer TOKEN`".into(),
+        ));
+    };
+    match app
+        .db
+        .admin_token_exists(&crate::registry::sha256_hex(token.as_bytes()))
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "unknown admin token".into(),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check the admin token");
+            Err(ApiError(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "database unavailable".into(),
+            ))
+        }
+    }
+}
+
+fn ops(app: &App) -> Lifecycle<'_> {
+    Lifecycle {
+        db: &app.db,
+        runtime: &app.runtime,
+        settings: &app.settings,
+    }
+}
+
+/// Serves the change here at once, then answers.
+async fn applied(app: &App, loaded: Vec<LoadedPlugin>) {
+    if let Err(e) = app
+        .registry
+        .sync(&app.runtime, &app.db, &app.settings, loaded)
+        .await
+    {
+        tracing::warn!(error = %e, "cannot apply the change now; the periodic re-check will");
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct GrantQuery {
+    grant: Option<String>,
+}
+
+fn grant_request(query: &GrantQuery, required: bool) -> Result<GrantRequest, ApiError> {
+    match &query.grant {
+        Some(text) => {
+            GrantRequest::parse(text).map_err(|m| ApiError(StatusCode::BAD_REQUEST, "invalid_grant", m))
+        }
+        None if required => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "give `?grant=all` or `?grant=kv,store,...`".into(),
+        )),
+        None => Ok(GrantRequest::Unspecified),
+    }
+}
+
+fn outcome_json(o: &Outcome) -> Value {
+    json!({
+        "id": o.id,
+        "version": o.version,
+        "grants": o.grants.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        "pending": o.pending.as_ref().map(|(version, missing)| json!({
+            "version": version,
+            "needs": missing.iter().map(|c| c.name()).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+async fn finish(app: &App, outcome: Outcome, status: StatusCode) -> HttpResponse {
+    let body = outcome_json(&outcome);
+    applied(app, outcome.loaded.into_iter().collect()).await;
+    (status, Json(body)).into_response()
+}
+
+fn who() -> &'static str {
+    "api:admin-token"
+}
+
+async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let rows = app.db.plugin_rows().await.map_err(LifecycleError::from)?;
+    let plugins: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let served = app.registry.get(&r.id).map(|p| p.context.version.clone());
+            json!({
+                "id": r.id,
+                "version": r.version,
+                "enabled": r.enabled,
+                "served_version": served,
+                "grants": if r.grants.is_empty() { Vec::new() } else { r.grants.split(',').collect() },
+                "previous_version": r.previous_version,
+                "pending_version": r.pending_version,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "plugins": plugins })).into_response())
+}
+
+async fn show(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let row = app
+        .db
+        .plugin_row(&id)
+        .await
+        .map_err(LifecycleError::from)?
+        .ok_or_else(|| ApiError::from(LifecycleError::NotInstalled(id.clone())))?;
+    let versions = app.db.plugin_versions(&id).await.map_err(LifecycleError::from)?;
+    let current = versions.iter().find(|v| v.version == row.version);
+    Ok(Json(json!({
+        "id": row.id,
+        "version": row.version,
+        "enabled": row.enabled,
+        "served_version": app.registry.get(&id).map(|p| p.context.version.clone()),
+        "grants": if row.grants.is_empty() { Vec::new() } else { row.grants.split(',').collect() },
+        "previous_version": row.previous_version,
+        "pending_version": row.pending_version,
+        "manifest": current.map(|v| v.manifest.clone()),
+        "versions": versions.iter().map(|v| json!({
+            "version": v.version,
+            "sha256": v.sha256,
+            "installed_by": v.installed_by,
+            "installed_at": v.installed_at,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+async fn inspect_package(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let info = read_package(&body)?;
+    let interfaces = app
+        .runtime
+        .interfaces(&info.manifest.id, body.to_vec())
+        .await
+        .map_err(LifecycleError::from)?;
+    Ok(Json(json!({
+        "manifest": info.manifest,
+        "sha256": info.sha256,
+        "requested": format_capabilities(&info.manifest.capabilities.requested()),
+        "imports": interfaces.imports,
+        "exports": interfaces.exports,
+    }))
+    .into_response())
+}
+
+async fn install(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Query(query): Query<GrantQuery>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let request = grant_request(&query, false)?;
+    let outcome = ops(&app).install(body.to_vec(), &request, who()).await?;
+    Ok(finish(&app, outcome, StatusCode::CREATED).await)
+}
+
+async fn upgrade(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<GrantQuery>,
+    body: Bytes,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let request = grant_request(&query, false)?;
+    let info = read_package(&body)?;
+    if info.manifest.id != id {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "id_mismatch",
+            format!("the package is plugin `{}`, not `{id}`", info.manifest.id),
+        ));
+    }
+    let outcome = ops(&app).upgrade(body.to_vec(), &request, who()).await?;
+    let status = if outcome.pending.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok(finish(&app, outcome, status).await)
+}
+
+async fn grant(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<GrantQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let request = grant_request(&query, true)?;
+    let outcome = ops(&app).grant(&id, &request, who()).await?;
+    Ok(finish(&app, outcome, StatusCode::OK).await)
+}
+
+async fn rollback(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    let outcome = ops(&app).rollback(&id, who()).await?;
+    Ok(finish(&app, outcome, StatusCode::OK).await)
+}
+
+async fn set_enabled(app: &App, id: &str, enabled: bool) -> Result<HttpResponse, ApiError> {
+    let row = ops(app).set_enabled(id, enabled, who()).await?;
+    applied(app, Vec::new()).await;
+    Ok(Json(json!({ "id": row.id, "version": row.version, "enabled": row.enabled })).into_response())
+}
+
+async fn enable(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    set_enabled(&app, &id, true).await
+}
+
+async fn disable(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    set_enabled(&app, &id, false).await
+}
+
+#[derive(Debug, Deserialize)]
+struct RemoveQuery {
+    #[serde(rename = "purge-data", default)]
+    purge_data: bool,
+}
+
+async fn remove(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<RemoveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&app, &headers).await?;
+    ops(&app).remove(&id, query.purge_data, who()).await?;
+    applied(&app, Vec::new()).await;
+    Ok(Json(json!({ "id": id, "removed": true, "purged": query.purge_data })).into_response())
+}

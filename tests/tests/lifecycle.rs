@@ -1,0 +1,482 @@
+//! Issue 5: operators pack, install, grant, upgrade, hot-reload, roll back and remove
+//! plugins while the site serves, from the command line and the admin API, on SQLite and
+//! PostgreSQL; bad input changes nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lutetia_tests::{Backend, Host, PLUGINS_DIR, TestDb, on_both_backends, run_cli};
+use reqwest::Method;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lutetia-test-host");
+
+/// The `versioned` test plugin's manifest, at `version`, with `extra` appended.
+fn manifest(version: &str, extra: &str) -> String {
+    let text = std::fs::read_to_string(Path::new(PLUGINS_DIR).join("versioned.toml")).expect("manifest");
+    let text = text
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
+        .replace("label = \"0.1.0\"", &format!("label = \"{version}\""));
+    format!("{text}{extra}")
+}
+
+fn versioned_wasm() -> Vec<u8> {
+    std::fs::read(Path::new(PLUGINS_DIR).join("versioned.wasm")).expect("wasm")
+}
+
+/// A package of the `versioned` plugin at `version` (answering `version=VERSION`).
+fn package(version: &str) -> Vec<u8> {
+    lutetia::package::pack(&versioned_wasm(), &manifest(version, "")).expect("pack")
+}
+
+/// Like [`package`] with a manifest edit.
+fn package_with(version: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
+    lutetia::package::pack(&versioned_wasm(), &edit(manifest(version, ""))).expect("pack")
+}
+
+/// Appends a `lutetia:manifest` section without validating it (to test invalid manifests).
+fn raw_package(component: &[u8], manifest_text: &str) -> Vec<u8> {
+    fn leb(out: &mut Vec<u8>, mut v: usize) {
+        loop {
+            let byte = (v & 0x7f) as u8;
+            v >>= 7;
+            if v == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let name = b"lutetia:manifest";
+    let mut contents = Vec::new();
+    leb(&mut contents, name.len());
+    contents.extend_from_slice(name);
+    contents.extend_from_slice(manifest_text.as_bytes());
+    let mut out = component.to_vec();
+    out.push(0);
+    leb(&mut out, contents.len());
+    out.extend_from_slice(&contents);
+    out
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write file");
+    path
+}
+
+/// A refused request: name, path, body, expected status, error code, message part.
+type BadCase<'a> = (&'a str, &'a str, Vec<u8>, u16, &'a str, &'a str);
+
+/// Starts a host with no plugins folder content (everything comes from the database).
+async fn start(db: &TestDb) -> Host {
+    let empty = db.dir().join("no-plugins");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    Host::start_with_plugins(BIN, db, &empty, &[]).await
+}
+
+/// Calls the admin API with `token`; returns status and JSON body.
+async fn api_as(host: &Host, token: &str, method: Method, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+    let mut request = host.client.request(method, host.url(path)).bearer_auth(token);
+    if let Some(body) = body {
+        request = request.body(body);
+    }
+    let response = request.send().await.expect("admin request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, json)
+}
+
+async fn api(host: &Host, method: Method, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+    let token = host
+        .admin_token
+        .clone()
+        .expect("the first start prints the admin token");
+    api_as(host, &token, method, path, body).await
+}
+
+/// The `x-version` of an answer of the `versioned` plugin, checking it agrees with the body.
+async fn served_version(host: &Host) -> Option<String> {
+    let response = host
+        .client
+        .get(host.url("/p/versioned/"))
+        .send()
+        .await
+        .expect("request");
+    if response.status().as_u16() != 200 {
+        return None;
+    }
+    let header = response
+        .headers()
+        .get("x-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = response.text().await.expect("body");
+    let header = header.expect("x-version header");
+    assert_eq!(body, format!("version={header};again={header}"), "a mixed answer");
+    Some(header)
+}
+
+/// Polls until the plugin is served at `want` (`None`: not served). Changes made elsewhere
+/// (the command line, another node) arrive by the periodic re-check or a notification.
+async fn wait_served(host: &Host, want: Option<&str>) {
+    for _ in 0..300 {
+        if served_version(host).await.as_deref() == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{} never served {want:?}; log:\n{}", host.base, host.log());
+}
+
+async fn installed(host: &Host) -> Value {
+    let (status, list) = api(host, Method::GET, "/api/admin/plugins", None).await;
+    assert_eq!(status, 200, "{list}");
+    list
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pack_inspect_and_serve_a_packed_file_from_the_plugins_folder() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let component = Path::new(PLUGINS_DIR).join("versioned.wasm");
+    let manifest_path = write(dir.path(), "plugin.toml", manifest("0.1.0", "").as_bytes());
+    let out = dir.path().join("folder").join("versioned.wasm");
+    std::fs::create_dir_all(out.parent().expect("parent")).expect("mkdir");
+    let (code, stdout, stderr) = run_cli(
+        BIN,
+        &[
+            "plugin",
+            "pack",
+            component.to_str().expect("utf-8"),
+            manifest_path.to_str().expect("utf-8"),
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = run_cli(BIN, &["plugin", "inspect", out.to_str().expect("utf-8")]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for expected in [
+        "id: versioned",
+        "version: 0.1.0",
+        "api: lutetia:plugin@0.1.0",
+        "kv      a private key-value store",
+        "lutetia:plugin/kv@0.1.0",
+        "lutetia:plugin/handler@0.1.0",
+        "lutetia:plugin/lifecycle@0.1.0",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+    // A packed file needs no manifest beside it.
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = Host::start_with_plugins(BIN, &db, out.parent().expect("folder"), &[]).await;
+    assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"));
+    // Packing something that is not a component fails with a precise message.
+    let bad = write(dir.path(), "bad.wasm", b"\0asm\x01\0\0\0");
+    let (code, _, stderr) = run_cli(
+        BIN,
+        &[
+            "plugin",
+            "pack",
+            bad.to_str().expect("utf-8"),
+            manifest_path.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("core WebAssembly module, not a component"),
+        "{stderr}"
+    );
+}
+
+on_both_backends! {
+    async fn cli_lifecycle_reaches_a_running_host(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let dir = db.dir();
+        let v1 = write(dir, "v1.wasm", &package("0.1.0"));
+        let v2 = write(dir, "v2.wasm", &package("0.2.0"));
+        let url = db.url.clone();
+        let cli = move |args: Vec<String>| {
+            let url = url.clone();
+            async move {
+                let mut all: Vec<String> = vec!["plugin".into()];
+                all.extend(args);
+                all.extend(["--database-url".to_owned(), url]);
+                let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+                run_cli(BIN, &refs).await
+            }
+        };
+        let path = |p: &PathBuf| p.to_str().expect("utf-8").to_owned();
+
+        // Without a grant (and no terminal to ask on) the install is refused.
+        let (code, _, stderr) = cli(vec!["install".into(), path(&v1)]).await;
+        assert_ne!(code, 0);
+        assert!(stderr.contains("asks for kv"), "{stderr}");
+        let (code, out, stderr) = cli(vec!["install".into(), path(&v1), "--grant".into(), "all".into()]).await;
+        assert_eq!(code, 0, "{out}{stderr}");
+        assert!(out.contains("installed versioned 0.1.0 (granted: kv)"), "{out}");
+        wait_served(&host, Some("0.1.0")).await;
+
+        let (code, _, stderr) = cli(vec!["install".into(), path(&v1), "--grant".into(), "all".into()]).await;
+        assert_ne!(code, 0);
+        assert!(stderr.contains("already installed"), "{stderr}");
+        let (code, _, stderr) = cli(vec!["upgrade".into(), path(&v1)]).await;
+        assert_ne!(code, 0);
+        assert!(stderr.contains("must be a newer version, not 0.1.0"), "{stderr}");
+
+        let (code, out, stderr) = cli(vec!["upgrade".into(), path(&v2)]).await;
+        assert_eq!(code, 0, "{out}{stderr}");
+        wait_served(&host, Some("0.2.0")).await;
+        let (_, migrated) = host.get("/p/versioned/migrated-from").await;
+        assert_eq!(migrated, "0.1.0");
+
+        let (code, out, stderr) = cli(vec!["list".into()]).await;
+        assert_eq!(code, 0, "{stderr}");
+        assert!(out.contains("versioned") && out.contains("0.2.0") && out.contains("enabled"), "{out}");
+        let (code, out, _) = cli(vec!["inspect".into(), "versioned".into()]).await;
+        assert_eq!(code, 0);
+        assert!(out.contains("(served)") && out.contains("(previous)"), "{out}");
+
+        let (code, _, stderr) = cli(vec!["rollback".into(), "versioned".into()]).await;
+        assert_eq!(code, 0, "{stderr}");
+        wait_served(&host, Some("0.1.0")).await;
+        let (code, _, stderr) = cli(vec!["disable".into(), "versioned".into()]).await;
+        assert_eq!(code, 0, "{stderr}");
+        wait_served(&host, None).await;
+        let (code, _, stderr) = cli(vec!["enable".into(), "versioned".into()]).await;
+        assert_eq!(code, 0, "{stderr}");
+        wait_served(&host, Some("0.1.0")).await;
+        let (code, _, stderr) = cli(vec!["remove".into(), "versioned".into(), "--purge-data".into()]).await;
+        assert_eq!(code, 0, "{stderr}");
+        wait_served(&host, None).await;
+        let (code, _, stderr) = cli(vec!["remove".into(), "versioned".into()]).await;
+        assert_ne!(code, 0);
+        assert!(stderr.contains("not installed"), "{stderr}");
+    }
+
+    async fn http_lifecycle_install_upgrade_rollback_disable_remove(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let (status, body) = api_as(&host, "wrong", Method::GET, "/api/admin/plugins", None).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("unauthorized")));
+
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=kv", Some(package("0.1.0"))).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"), "served as soon as installed");
+        let (_, migrated) = host.get("/p/versioned/migrated-from").await;
+        assert_eq!(migrated, "none");
+
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/versioned/upgrade", Some(package("0.2.0"))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(served_version(&host).await.as_deref(), Some("0.2.0"));
+        let (_, migrated) = host.get("/p/versioned/migrated-from").await;
+        assert_eq!(migrated, "0.1.0");
+
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/versioned/rollback", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"));
+
+        let (status, body) = api(&host, Method::GET, "/api/admin/plugins/versioned", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(body["previous_version"], "0.2.0");
+        assert_eq!(body["versions"].as_array().map(Vec::len), Some(2), "{body}");
+
+        let (status, _) = api(&host, Method::POST, "/api/admin/plugins/versioned/disable", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(served_version(&host).await, None);
+        let (status, _) = api(&host, Method::POST, "/api/admin/plugins/versioned/enable", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"));
+
+        let (status, _) = api(&host, Method::DELETE, "/api/admin/plugins/versioned?purge-data=true", None).await;
+        assert_eq!(status, 200);
+        assert_eq!(served_version(&host).await, None);
+        assert_eq!(installed(&host).await["plugins"].as_array().map(Vec::len), Some(0));
+    }
+
+    async fn an_upgrade_asking_for_more_waits_for_a_grant(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(package("0.1.0"))).await;
+        assert_eq!(status, 201, "{body}");
+        let wider = package_with("0.2.0", |m| m.replace("kv = true", "kv = true\nmail = { max-per-hour = 5 }"));
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/versioned/upgrade", Some(wider)).await;
+        assert_eq!(status, 202, "{body}");
+        assert_eq!(body["pending"]["version"], "0.2.0", "{body}");
+        assert_eq!(body["pending"]["needs"][0], "mail", "{body}");
+        assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"), "the old version keeps serving");
+
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/versioned/grant?grant=teleport", None).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/versioned/grant?grant=mail", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(served_version(&host).await.as_deref(), Some("0.2.0"));
+        let (_, body) = api(&host, Method::GET, "/api/admin/plugins/versioned", None).await;
+        assert_eq!(body["grants"], serde_json::json!(["kv", "mail"]), "{body}");
+    }
+
+    async fn bad_input_gets_a_clear_error_and_changes_nothing(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(package("0.1.0"))).await;
+        assert_eq!(status, 201, "{body}");
+        let before = installed(&host).await;
+
+        let good = package("0.2.0");
+        let empty_component = b"\0asm\x0d\x00\x01\x00".to_vec();
+        let cases: Vec<BadCase<'_>> = vec![
+            ("truncated", "/api/admin/plugins/versioned/upgrade", good[..good.len() / 2].to_vec(), 400, "invalid_package", "truncated"),
+            ("not wasm", "/api/admin/plugins/versioned/upgrade", b"<html>hello</html>".to_vec(), 400, "invalid_package", "not a WebAssembly file"),
+            ("core module", "/api/admin/plugins?grant=all", raw_package(b"\0asm\x01\0\0\0", &manifest("0.1.0", "")), 400, "not_a_component", "core WebAssembly module"),
+            ("no manifest", "/api/admin/plugins?grant=all", versioned_wasm(), 400, "missing_manifest", "no embedded manifest"),
+            ("another world", "/api/admin/plugins?grant=all", raw_package(&empty_component, &manifest("0.1.0", "").replace("id = \"versioned\"", "id = \"other\"")), 422, "world_mismatch", "lutetia:plugin world"),
+            ("missing field", "/api/admin/plugins?grant=all", raw_package(&versioned_wasm(), &manifest("0.1.0", "").replace("name = \"Versioned (test)\"\n", "")), 400, "invalid_manifest", "name"),
+            ("invalid version", "/api/admin/plugins/versioned/upgrade", raw_package(&versioned_wasm(), &manifest("0.1.0", "").replace("version = \"0.1.0\"", "version = \"next\"")), 400, "invalid_manifest", "version"),
+            ("unknown capability", "/api/admin/plugins/versioned/upgrade", raw_package(&versioned_wasm(), &manifest("0.2.0", "").replace("kv = true", "kv = true\nteleport = true")), 400, "invalid_manifest", "teleport"),
+            ("id clash", "/api/admin/plugins?grant=all", package("0.3.0"), 409, "already_installed", "already installed"),
+            ("not newer", "/api/admin/plugins/versioned/upgrade", package("0.1.0"), 409, "not_newer", "must be a newer version"),
+            ("older", "/api/admin/plugins/versioned/upgrade", package("0.0.9"), 409, "not_newer", "not 0.0.9"),
+            ("migrate traps", "/api/admin/plugins/versioned/upgrade", package_with("0.2.0", |m| m.replace("migrate = \"ok\"", "migrate = \"trap\"")), 422, "migrate_failed", "trapped"),
+            ("migrate fails", "/api/admin/plugins/versioned/upgrade", package_with("0.2.0", |m| m.replace("migrate = \"ok\"", "migrate = \"fail\"")), 422, "migrate_failed", "refuses to migrate"),
+            ("import not granted", "/api/admin/plugins?grant=", package_with("0.1.0", |m| m.replace("id = \"versioned\"", "id = \"versioned-two\"")), 422, "not_granted", "lutetia:plugin/kv@0.1.0"),
+            ("grant not requested", "/api/admin/plugins?grant=kv,store", package_with("0.1.0", |m| m.replace("id = \"versioned\"", "id = \"versioned-two\"")), 400, "invalid_grant", "does not ask for `store`"),
+            ("unknown grant", "/api/admin/plugins?grant=teleport", package_with("0.1.0", |m| m.replace("id = \"versioned\"", "id = \"versioned-two\"")), 400, "invalid_grant", "unknown capability `teleport`"),
+            ("no grant", "/api/admin/plugins", package_with("0.1.0", |m| m.replace("id = \"versioned\"", "id = \"versioned-two\"")), 400, "grant_required", "asks for kv"),
+            ("wrong id", "/api/admin/plugins/hello/upgrade", package("0.2.0"), 400, "id_mismatch", "not `hello`"),
+        ];
+        for (name, path, body, status, code, message) in cases {
+            let (got, json) = api(&host, Method::POST, path, Some(body)).await;
+            assert_eq!(got, status, "{name}: {json}");
+            assert_eq!(json["error"].as_str(), Some(code), "{name}: {json}");
+            let text = json["message"].as_str().unwrap_or_default();
+            assert!(text.contains(message), "{name}: {text}");
+            assert_eq!(installed(&host).await, before, "{name} changed the installed set");
+            assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"), "{name}");
+        }
+        for (path, status, code) in [
+            ("/api/admin/plugins/nothing/rollback", 404, "not_found"),
+            ("/api/admin/plugins/versioned/rollback", 409, "no_previous_version"),
+            ("/api/admin/plugins/nothing/enable", 404, "not_found"),
+        ] {
+            let (got, json) = api(&host, Method::POST, path, None).await;
+            assert_eq!((got, json["error"].as_str()), (status, Some(code)), "{path}: {json}");
+        }
+        // The same refusals on the command line: a message and a non-zero exit code.
+        let dir = db.dir();
+        for (bytes, message) in [
+            (good[..100].to_vec(), "truncated"),
+            (b"\0asm\x01\0\0\0".to_vec(), "core WebAssembly module"),
+            (package_with("0.2.0", |m| m.replace("migrate = \"ok\"", "migrate = \"trap\"")), "migrate failed"),
+        ] {
+            let file = write(dir, "bad.wasm", &bytes);
+            let (code, _, stderr) = run_cli(
+                BIN,
+                &["plugin", "upgrade", file.to_str().expect("utf-8"), "--database-url", &db.url],
+            )
+            .await;
+            assert_ne!(code, 0, "{stderr}");
+            assert!(stderr.contains(message), "{stderr}");
+        }
+        assert_eq!(installed(&host).await, before);
+    }
+
+    async fn zero_failed_requests_during_ten_hot_reloads(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(package("1.0.0"))).await;
+        assert_eq!(status, 201, "{body}");
+        let versions: Vec<String> = (0..=10).map(|n| format!("1.{n}.0")).collect();
+        let packages: Vec<Vec<u8>> = versions[1..].iter().map(|v| package(v)).collect();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut load = Vec::new();
+        for _ in 0..4 {
+            let client = host.client.clone();
+            let url = host.url("/p/versioned/");
+            let stop = stop.clone();
+            load.push(tokio::spawn(async move {
+                let (mut ok, mut failed, mut seen) = (0u32, Vec::new(), Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = client.get(&url).send().await.expect("request");
+                    let status = response.status().as_u16();
+                    let header = response.headers().get("x-version").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let body = response.text().await.expect("body");
+                    if status != 200 {
+                        failed.push(format!("{status}: {body}"));
+                        continue;
+                    }
+                    let version = header.expect("x-version");
+                    assert_eq!(body, format!("version={version};again={version}"), "mixed answer");
+                    ok += 1;
+                    seen.push(version);
+                }
+                (ok, failed, seen)
+            }));
+        }
+        for (n, bytes) in packages.into_iter().enumerate() {
+            let (status, body) = api(&host, Method::POST, "/api/admin/plugins/versioned/upgrade", Some(bytes)).await;
+            assert_eq!(status, 200, "{body}");
+            // Once the upgrade has answered, the next request is served by the new version.
+            assert_eq!(served_version(&host).await.as_deref(), Some(versions[n + 1].as_str()));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = 0;
+        for task in load {
+            let (ok, failed, seen) = task.await.expect("load task");
+            assert!(failed.is_empty(), "failed requests during hot reloads: {failed:?}");
+            assert!(seen.iter().all(|v| versions.contains(v)), "{seen:?}");
+            // Each client sees versions only move forward.
+            let index = |v: &String| versions.iter().position(|x| x == v).unwrap_or(0);
+            assert!(seen.windows(2).all(|w| index(&w[0]) <= index(&w[1])), "{seen:?}");
+            total += ok;
+        }
+        assert!(total > 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hosts_on_postgres_see_each_others_changes() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let a = start(&db).await;
+    let b = start(&db).await;
+    assert!(b.admin_token.is_none(), "the token is created once per database");
+    let (status, body) = api(
+        &a,
+        Method::POST,
+        "/api/admin/plugins?grant=all",
+        Some(package("0.1.0")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    wait_served(&b, Some("0.1.0")).await;
+    let token = a.admin_token.clone().expect("token");
+    let (status, body) = api_as(
+        &b,
+        &token,
+        Method::POST,
+        "/api/admin/plugins/versioned/upgrade",
+        Some(package("0.2.0")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    wait_served(&a, Some("0.2.0")).await;
+    let (status, _) = api(&a, Method::POST, "/api/admin/plugins/versioned/rollback", None).await;
+    assert_eq!(status, 200);
+    wait_served(&b, Some("0.1.0")).await;
+    let (status, _) = api(&a, Method::POST, "/api/admin/plugins/versioned/disable", None).await;
+    assert_eq!(status, 200);
+    wait_served(&b, None).await;
+    let (status, _) = api_as(
+        &b,
+        &token,
+        Method::POST,
+        "/api/admin/plugins/versioned/enable",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_served(&a, Some("0.1.0")).await;
+}
