@@ -105,7 +105,8 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
     let db = Database::connect(&settings.database_url).await?;
     db.migrate().await?;
     let runtime = Runtime::new(&settings.limits, db.clone())?
-        .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?);
+        .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?)
+        .with_compiled_cache(&compiled_cache_dir(&settings))?;
     let new_admin_token = ensure_admin_token(&db, &settings).await?;
     let registry = Registry::default();
     let load_errors = registry.load_all(&runtime, &db, &settings).await;
@@ -207,12 +208,7 @@ async fn ensure_admin_token(db: &Database, settings: &Settings) -> Result<Option
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| StartError::AdminToken(e.to_string()))?;
     let token = format!("lut_{}", hex::encode(secret));
-    let folder = settings
-        .files_dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let path = folder.join("admin-token");
+    let path = data_dir(settings).join("admin-token");
     write_private(&path, &token).map_err(|e| StartError::AdminToken(format!("{}: {e}", path.display())))?;
     db.add_admin_token(&crate::registry::sha256_hex(token.as_bytes()))
         .await?;
@@ -232,4 +228,18 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")
+}
+
+/// The data folder: the parent of the files folder (`./data` by default).
+fn data_dir(settings: &Settings) -> &std::path::Path {
+    settings
+        .files_dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+}
+
+/// Where compiled components are cached: `compiled-cache` in the data folder.
+pub fn compiled_cache_dir(settings: &Settings) -> std::path::PathBuf {
+    data_dir(settings).join("compiled-cache")
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use sha2::Digest;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
@@ -17,6 +18,7 @@ use crate::manifest::{Capability, CapabilitySet, Manifest};
 use crate::settings::Limits;
 
 pub mod bindings;
+mod cache;
 mod calls;
 mod host_config;
 mod host_events;
@@ -286,6 +288,7 @@ pub struct Runtime {
     db: Database,
     files: Option<crate::files::FileStore>,
     pooling: bool,
+    cache: Option<cache::CompiledCache>,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -327,6 +330,7 @@ impl Runtime {
             db,
             files: None,
             pooling,
+            cache: None,
             stop_ticker,
         })
     }
@@ -335,6 +339,15 @@ impl Runtime {
     pub fn with_files(mut self, files: crate::files::FileStore) -> Runtime {
         self.files = Some(files);
         self
+    }
+
+    /// Caches compiled components in `dir` (created if needed), so that a restart loads
+    /// them instead of compiling. Without it every load compiles.
+    pub fn with_compiled_cache(mut self, dir: &std::path::Path) -> Result<Runtime, RuntimeError> {
+        let cache = cache::CompiledCache::open(dir, &self.engine)
+            .map_err(|e| RuntimeError::Engine(format!("compiled cache folder {}: {e}", dir.display())))?;
+        self.cache = Some(cache);
+        Ok(self)
     }
 
     /// The storage of the `files` interface, if configured.
@@ -347,12 +360,26 @@ impl Runtime {
         self.pooling
     }
 
-    /// Compiles a component off the async threads.
+    /// Compiles a component off the async threads, or loads it from the compiled cache.
     async fn compile(&self, id: &str, wasm: Vec<u8>) -> Result<Component, RuntimeError> {
         let engine = self.engine.clone();
-        let compiled = tokio::task::spawn_blocking(move || Component::new(&engine, &wasm))
-            .await
-            .map_err(|e| RuntimeError::Engine(format!("compiler task failed: {e}")))?;
+        let cache = self.cache.clone();
+        let plugin = id.to_owned();
+        let compiled = tokio::task::spawn_blocking(move || {
+            let Some(cache) = cache else {
+                return Component::new(&engine, &wasm);
+            };
+            let sha256 = hex::encode(sha2::Sha256::digest(&wasm));
+            if let Some(component) = cache.get(&engine, &sha256) {
+                tracing::info!(plugin = %plugin, "loaded from the compiled cache");
+                return Ok(component);
+            }
+            let component = Component::new(&engine, &wasm)?;
+            cache.put(&sha256, &component);
+            Ok(component)
+        })
+        .await
+        .map_err(|e| RuntimeError::Engine(format!("compiler task failed: {e}")))?;
         compiled.map_err(|e| RuntimeError::InvalidComponent {
             plugin: id.to_owned(),
             message: format!("{e:#}"),

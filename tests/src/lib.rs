@@ -162,6 +162,8 @@ impl Host {
             .arg("--plugins")
             .arg(plugins)
             .args(extra)
+            // `./data` (admin token, compiled cache, files) is the test's own folder.
+            .current_dir(db.dir())
             .env("LUTETIA_LOG", "info")
             .env_remove("LUTETIA_CONFIG")
             .stdin(Stdio::null())
@@ -245,8 +247,12 @@ impl Host {
 
 /// Runs the binary with `args` to completion; returns exit code, stdout and stderr.
 pub async fn run_cli(bin: &str, args: &[&str]) -> (i32, String, String) {
+    // Its `./data` folder (compiled cache, files) stays out of the source tree.
+    let scratch = std::env::temp_dir().join("lutetia-cli-tests");
+    std::fs::create_dir_all(&scratch).expect("scratch folder");
     let output = Command::new(bin)
         .args(args)
+        .current_dir(&scratch)
         .env_remove("LUTETIA_CONFIG")
         .env_remove("LUTETIA_DATABASE_URL")
         .env("LUTETIA_LOG", "warn")

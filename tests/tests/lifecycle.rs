@@ -480,3 +480,42 @@ async fn two_hosts_on_postgres_see_each_others_changes() {
     assert_eq!(status, 200);
     wait_served(&a, Some("0.1.0")).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_loads_plugins_from_the_compiled_cache() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let first = start(&db).await;
+    let (status, body) = api(
+        &first,
+        Method::POST,
+        "/api/admin/plugins?grant=all",
+        Some(package("0.1.0")),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(!first.log().contains("loaded from the compiled cache"));
+    first.kill().await;
+    let cached: Vec<_> = std::fs::read_dir(db.dir().join("data").join("compiled-cache"))
+        .expect("cache folder")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .collect();
+    assert_eq!(cached.len(), 1, "one compiled file per component");
+    let second = start(&db).await;
+    assert_eq!(served_version(&second).await.as_deref(), Some("0.1.0"));
+    assert!(
+        second.log().contains("loaded from the compiled cache"),
+        "{}",
+        second.log()
+    );
+    // A corrupt cache entry is not trusted blindly: it is recompiled.
+    second.kill().await;
+    std::fs::write(cached[0].path(), b"garbage").expect("corrupt");
+    let third = start(&db).await;
+    assert_eq!(served_version(&third).await.as_deref(), Some("0.1.0"));
+    assert!(
+        third.log().contains("compiled cache entry unusable"),
+        "{}",
+        third.log()
+    );
+}

@@ -124,7 +124,8 @@ async fn with_lifecycle(
 ) -> anyhow::Result<()> {
     let (settings, db) = open(common).await?;
     let runtime = Runtime::new(&settings.limits, db.clone())?
-        .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?);
+        .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?)
+        .with_compiled_cache(&crate::app::compiled_cache_dir(&settings))?;
     let result = f(Lifecycle {
         db: &db,
         runtime: &runtime,
