@@ -36,6 +36,25 @@ pub enum Command {
     /// Package, install, grant, upgrade, roll back and remove plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Development loop: rebuild a Rust plugin when its sources change and install it as a
+    /// new version, which running hosts on the same database serve within a second.
+    Dev(DevArgs),
+}
+
+/// Options of `dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// The plugin's folder (a `cdylib` crate with `plugin.toml` beside `Cargo.toml`).
+    pub plugin_dir: PathBuf,
+    /// Capabilities granted to each build (default: all it asks for; it is your plugin).
+    #[arg(long, value_name = "CAPABILITIES", default_value = "all")]
+    pub grant: String,
+    /// Build once, install, and exit (scripts and tests).
+    #[arg(long)]
+    pub once: bool,
+    /// Settings file and database.
+    #[command(flatten)]
+    pub common: CommonArgs,
 }
 
 /// `lutetia plugin ...`: changes are recorded in the database; running hosts serve them
@@ -229,6 +248,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Outbox(OutboxCommand::List(args)) => outbox_list(args).await,
         Command::Plugin(command) => plugin::run(command).await,
+        Command::Dev(args) => plugin::dev(args).await,
         Command::CheckConfig(args) => {
             let settings = load_settings(&args)?;
             println!("configuration is valid");

@@ -519,3 +519,43 @@ async fn a_restart_loads_plugins_from_the_compiled_cache() {
         third.log()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_builds_packs_and_installs_into_the_running_host() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = start(&db).await;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository");
+    // The guests' build folder of this package's build script: the build is then fresh.
+    let wasm_target = Path::new(PLUGINS_DIR)
+        .ancestors()
+        .nth(5)
+        .expect("target folder")
+        .join("wasm-plugins");
+    let output = tokio::process::Command::new(BIN)
+        .args(["dev", "--once", "--database-url", &db.url])
+        .arg(repo.join("example-plugins/testing/versioned"))
+        .current_dir(db.dir())
+        .env("CARGO_TARGET_DIR", &wasm_target)
+        .env_remove("LUTETIA_CONFIG")
+        .env("LUTETIA_LOG", "warn")
+        .output()
+        .await
+        .expect("run lutetia dev");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("installed versioned 0.1.0-dev."), "{stdout}");
+    wait_served(&host, Some("0.1.0")).await;
+    let (_, body) = api(&host, Method::GET, "/api/admin/plugins/versioned", None).await;
+    assert!(
+        body["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("0.1.0-dev.")),
+        "{body}"
+    );
+}

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{CommonArgs, InstallArgs, PluginCommand, load_settings};
+use super::{CommonArgs, DevArgs, InstallArgs, PluginCommand, load_settings};
 use crate::db::Database;
 use crate::lifecycle::{GrantRequest, Lifecycle, Outcome, read_package};
 use crate::manifest::{Manifest, format_capabilities};
@@ -314,4 +314,165 @@ fn print_manifest(m: &Manifest, sha256: &str) {
         m.limits.memory_mb.map_or("default".into(), |v| v.to_string()),
         m.limits.timeout_ms.map_or("default".into(), |v| v.to_string())
     );
+}
+
+/// `lutetia dev PLUGIN_DIR`: build, pack (version `X.Y.Z-dev.MILLIS`, always newer than the
+/// previous dev build), install or upgrade; then again whenever a source file changes.
+pub(super) async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    let dir = args.plugin_dir.clone();
+    let manifest_path = dir.join("plugin.toml");
+    anyhow::ensure!(
+        dir.join("Cargo.toml").is_file() && manifest_path.is_file(),
+        "{} is not a plugin folder: expected Cargo.toml and plugin.toml in it",
+        dir.display()
+    );
+    let request = GrantRequest::parse(&args.grant).map_err(anyhow::Error::msg)?;
+    let mut last = None;
+    loop {
+        let fingerprint = sources_fingerprint(&dir);
+        if last.as_ref() != Some(&fingerprint) {
+            last = Some(fingerprint);
+            match dev_cycle(&dir, &manifest_path, &request, &args.common).await {
+                Ok(line) => println!("{line}"),
+                Err(e) if !args.once => eprintln!("error: {e:#}\n(waiting for the next change)"),
+                Err(e) => return Err(e),
+            }
+            if args.once {
+                return Ok(());
+            }
+        }
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+/// One build → pack → install/upgrade; returns what was done.
+async fn dev_cycle(
+    dir: &Path,
+    manifest_path: &Path,
+    request: &GrantRequest,
+    common: &CommonArgs,
+) -> anyhow::Result<String> {
+    println!("building {} ...", dir.display());
+    let wasm_path = cargo_build(dir).await?;
+    let component = read_file(&wasm_path)?;
+    let text = std::fs::read_to_string(manifest_path)
+        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
+    let manifest = Manifest::parse(&text)?;
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let dev_version = format!(
+        "{}.{}.{}-dev.{millis}",
+        manifest.version.major, manifest.version.minor, manifest.version.patch
+    );
+    let text = replace_version(&text, &manifest.version.to_string(), &dev_version)?;
+    let packed = crate::package::pack(&component, &text)?;
+    let mut line = String::new();
+    with_lifecycle(common, async |ops| {
+        let installed = ops.db.plugin_row(&manifest.id).await?.is_some();
+        let outcome = if installed {
+            ops.upgrade(packed, request, "dev").await?
+        } else {
+            ops.install(packed, request, "dev").await?
+        };
+        line = format!(
+            "{} {} {} (running hosts serve it within a second)",
+            if installed { "upgraded" } else { "installed" },
+            outcome.id,
+            outcome.version
+        );
+        Ok(())
+    })
+    .await?;
+    Ok(line)
+}
+
+/// Rewrites the `version = "..."` line of a manifest.
+fn replace_version(text: &str, old: &str, new: &str) -> anyhow::Result<String> {
+    let mut done = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if !done && trimmed.starts_with("version") && trimmed.contains(&format!("\"{old}\"")) {
+                done = true;
+                format!("version = \"{new}\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect();
+    anyhow::ensure!(done, "cannot find the `version = \"{old}\"` line of plugin.toml");
+    Ok(lines.join("\n") + "\n")
+}
+
+/// `cargo build --release --target wasm32-wasip2` in `dir`; returns the `.wasm` produced.
+async fn cargo_build(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let output = tokio::process::Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--message-format",
+            "json-render-diagnostics",
+        ])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .context("cannot run cargo")?;
+    anyhow::ensure!(output.status.success(), "the build failed");
+    let mut wasm = None;
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" {
+            continue;
+        }
+        let manifest = message["manifest_path"].as_str().map(Path::new);
+        let ours = manifest
+            .and_then(|m| m.parent())
+            .and_then(|p| p.canonicalize().ok())
+            == dir.canonicalize().ok();
+        if !ours {
+            continue;
+        }
+        for file in message["filenames"].as_array().into_iter().flatten() {
+            if let Some(f) = file.as_str().filter(|f| f.ends_with(".wasm")) {
+                wasm = Some(std::path::PathBuf::from(f));
+            }
+        }
+    }
+    wasm.context("the build produced no .wasm component (is the crate a cdylib?)")
+}
+
+/// Size and modification time of every source file (not `target/`), to notice changes.
+fn sources_fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(folder) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            if name == "target" || name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            match entry.metadata() {
+                Ok(meta) if meta.is_dir() => stack.push(path),
+                Ok(meta) => out.push((path, meta.len(), meta.modified().ok())),
+                Err(_) => {}
+            }
+        }
+    }
+    out.sort();
+    out
 }
