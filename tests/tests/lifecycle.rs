@@ -357,6 +357,8 @@ on_both_backends! {
             assert_eq!(installed(&host).await, before, "{name} changed the installed set");
             assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"), "{name}");
         }
+        let (got, json) = api(&host, Method::DELETE, "/api/admin/plugins/versioned?purge-data=maybe", None).await;
+        assert_eq!((got, json["error"].as_str()), (400, Some("invalid_query")), "{json}");
         for (path, status, code) in [
             ("/api/admin/plugins/nothing/rollback", 404, "not_found"),
             ("/api/admin/plugins/versioned/rollback", 409, "no_previous_version"),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
@@ -133,6 +134,13 @@ struct GrantQuery {
     grant: Option<String>,
 }
 
+/// A query string that does not parse is a JSON 400 like every other refusal.
+fn query<T>(parsed: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    parsed
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))
+}
+
 fn grant_request(query: &GrantQuery, required: bool) -> Result<GrantRequest, ApiError> {
     match &query.grant {
         Some(text) => {
@@ -248,11 +256,11 @@ async fn inspect_package(
 async fn install(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(query): Query<GrantQuery>,
+    parsed: Result<Query<GrantQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&app, &headers).await?;
-    let request = grant_request(&query, false)?;
+    let request = grant_request(&query(parsed)?, false)?;
     let outcome = ops(&app).install(body.to_vec(), &request, who()).await?;
     Ok(finish(&app, outcome, StatusCode::CREATED).await)
 }
@@ -261,11 +269,11 @@ async fn upgrade(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<GrantQuery>,
+    parsed: Result<Query<GrantQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&app, &headers).await?;
-    let request = grant_request(&query, false)?;
+    let request = grant_request(&query(parsed)?, false)?;
     let info = read_package(&body)?;
     if info.manifest.id != id {
         return Err(ApiError(
@@ -287,10 +295,10 @@ async fn grant(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<GrantQuery>,
+    parsed: Result<Query<GrantQuery>, QueryRejection>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&app, &headers).await?;
-    let request = grant_request(&query, true)?;
+    let request = grant_request(&query(parsed)?, true)?;
     let outcome = ops(&app).grant(&id, &request, who()).await?;
     Ok(finish(&app, outcome, StatusCode::OK).await)
 }
@@ -339,10 +347,11 @@ async fn remove(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(query): Query<RemoveQuery>,
+    parsed: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<HttpResponse, ApiError> {
     authorize(&app, &headers).await?;
-    ops(&app).remove(&id, query.purge_data, who()).await?;
+    let purge = query(parsed)?.purge_data;
+    ops(&app).remove(&id, purge, who()).await?;
     applied(&app, Vec::new()).await;
-    Ok(Json(json!({ "id": id, "removed": true, "purged": query.purge_data })).into_response())
+    Ok(Json(json!({ "id": id, "removed": true, "purged": purge })).into_response())
 }
