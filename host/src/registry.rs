@@ -98,6 +98,12 @@ impl Registry {
         }
     }
 
+    /// Whether `id` is served from the `--plugins` folder (which takes precedence over an
+    /// installed plugin of the same id).
+    pub async fn is_from_folder(&self, id: &str) -> bool {
+        self.from_db.lock().await.from_folder.contains(id)
+    }
+
     /// Stops serving `id`; calls in flight finish on the version they hold.
     fn remove(&self, id: &str) -> Option<Arc<LoadedPlugin>> {
         match self.plugins.write() {

@@ -173,6 +173,26 @@ async fn pack_inspect_and_serve_a_packed_file_from_the_plugins_folder() {
     let db = TestDb::new(Backend::Sqlite).await;
     let host = Host::start_with_plugins(BIN, &db, out.parent().expect("folder"), &[]).await;
     assert_eq!(served_version(&host).await.as_deref(), Some("0.1.0"));
+    // Installing the same id would never be served here: refused with the reason.
+    let (status, body) = api(
+        &host,
+        Method::POST,
+        "/api/admin/plugins?grant=all",
+        Some(package("0.2.0")),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("already_installed")),
+        "{body}"
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("plugins folder"),
+        "{body}"
+    );
     // Packing something that is not a component fails with a precise message.
     let bad = write(dir.path(), "bad.wasm", b"\0asm\x01\0\0\0");
     let (code, _, stderr) = run_cli(

@@ -261,6 +261,18 @@ async fn install(
 ) -> Result<HttpResponse, ApiError> {
     authorize(&app, &headers).await?;
     let request = grant_request(&query(parsed)?, false)?;
+    let info = read_package(&body)?;
+    if app.registry.is_from_folder(&info.manifest.id).await {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "already_installed",
+            format!(
+                "plugin `{}` is served from this host's plugins folder, which takes precedence: \
+                 remove it from the folder first",
+                info.manifest.id
+            ),
+        ));
+    }
     let outcome = ops(&app).install(body.to_vec(), &request, who()).await?;
     Ok(finish(&app, outcome, StatusCode::CREATED).await)
 }
