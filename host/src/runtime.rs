@@ -230,12 +230,14 @@ pub struct LoadedPlugin {
     admission: Admission,
 }
 
-/// Bounds the calls of one plugin: `running` at once, as many waiting, then refusal.
+/// Bounds the calls of one plugin: `max` running at once, `max_waiting` waiting (they hold
+/// no instance slot), then refusal.
 #[derive(Debug)]
 struct Admission {
     running: tokio::sync::Semaphore,
     waiting: std::sync::atomic::AtomicUsize,
     max: usize,
+    max_waiting: usize,
 }
 
 /// Counts a waiting call until it is dropped (also when the wait is cancelled).
@@ -248,21 +250,22 @@ impl Drop for WaitingGuard<'_> {
 }
 
 impl Admission {
-    fn new(max: u32) -> Admission {
+    fn new(max: u32, max_waiting: u32) -> Admission {
         let max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
         Admission {
             running: tokio::sync::Semaphore::new(max),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             max,
+            max_waiting: usize::try_from(max_waiting).unwrap_or(usize::MAX),
         }
     }
 
-    /// A permit to run, or `None` when `max` calls already run and `max` more wait.
+    /// A permit to run, or `None` when `max` calls already run and `max_waiting` more wait.
     async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         if let Ok(permit) = self.running.try_acquire() {
             return Some(permit);
         }
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
             self.waiting.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
@@ -464,7 +467,7 @@ impl Runtime {
             sha256,
             granted: granted.clone(),
             pre,
-            admission: Admission::new(limits.max_concurrent_per_plugin),
+            admission: Admission::new(limits.max_concurrent_per_plugin, limits.max_queued_per_plugin),
         })
     }
 
@@ -488,8 +491,8 @@ impl Runtime {
     ) -> Result<T, CallError> {
         let Some(_permit) = plugin.admission.enter().await else {
             return Err(CallError::Overloaded(format!(
-                "{} calls of this plugin are running and as many are waiting",
-                plugin.admission.max
+                "{} calls of this plugin are running and {} are waiting",
+                plugin.admission.max, plugin.admission.max_waiting
             )));
         };
         let limits = plugin.context.limits;

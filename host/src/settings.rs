@@ -81,9 +81,12 @@ pub struct Limits {
     pub max_timeout_ms: u64,
     /// Instances that may run at once (sizes the pooling allocator).
     pub max_instances: u32,
-    /// Calls of one plugin that may run at once; as many more may wait, beyond that the
-    /// plugin answers 503 at once, so one flooded plugin cannot take every instance.
+    /// Calls of one plugin that may run at once, so one flooded plugin cannot take every
+    /// instance slot.
     pub max_concurrent_per_plugin: u32,
+    /// Calls of one plugin that may wait for a running slot (they hold no instance);
+    /// beyond that the plugin answers 503 at once.
+    pub max_queued_per_plugin: u32,
 }
 
 /// Operator settings for one plugin.
@@ -122,6 +125,7 @@ impl Default for Limits {
             max_timeout_ms: 60_000,
             max_instances: 256,
             max_concurrent_per_plugin: 64,
+            max_queued_per_plugin: 1024,
         }
     }
 }
@@ -188,6 +192,9 @@ impl Settings {
         }
         if l.max_instances == 0 || l.max_instances > 100_000 {
             return invalid("limits.max-instances", "must be between 1 and 100000");
+        }
+        if l.max_queued_per_plugin > 1_000_000 {
+            return invalid("limits.max-queued-per-plugin", "must be at most 1000000");
         }
         if l.max_concurrent_per_plugin == 0 || l.max_concurrent_per_plugin > l.max_instances {
             return invalid(

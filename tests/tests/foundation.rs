@@ -422,7 +422,11 @@ async fn plugins_recorded_as_installed_are_served() {
 async fn a_flooded_plugin_cannot_take_the_others_down() {
     let db = TestDb::new(Backend::Sqlite).await;
     let config = db.dir().join("one-at-a-time.toml");
-    std::fs::write(&config, "[limits]\nmax-concurrent-per-plugin = 1\n").expect("write config");
+    std::fs::write(
+        &config,
+        "[limits]\nmax-concurrent-per-plugin = 1\nmax-queued-per-plugin = 1\n",
+    )
+    .expect("write config");
     let host = Host::start(BIN, &db, &["--config", config.to_str().expect("utf-8 path")]).await;
     // Eight calls to a plugin that loops until its 500 ms deadline: one runs, one waits,
     // the others are refused at once instead of holding instance slots.
