@@ -106,6 +106,10 @@ impl Database {
             // power loss may lose the last commits (see docs/operator-guide.md).
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
+            // Keeps the planner's statistics current (the document store's expression
+            // indexes need them), as SQLite recommends: `PRAGMA optimize` when a connection
+            // closes, bounded by `analysis_limit`.
+            .optimize_on_close(true, 1000)
             .foreign_keys(true);
         let path = options.get_filename();
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -116,6 +120,8 @@ impl Database {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // Recycled connections load fresh statistics and schema.
+            .max_lifetime(Duration::from_secs(600))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await

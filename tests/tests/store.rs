@@ -425,6 +425,9 @@ on_both_backends! {
         store.store_ensure_index("p", "reports", &["status".to_owned(), "n".to_owned()], false).await.expect("index");
         store.store_ensure_index("p", "reports", &["email".to_owned()], true).await.expect("index");
         exec(&url, backend, "ANALYZE").await;
+        // A new pool: its connections load the fresh statistics.
+        store.close().await;
+        let store = db.open().await;
 
         use lutetia::db::store::{Filter, Op, Query};
         let filter = |field: &str, op, value: &str| Filter { field: field.into(), op, value: value.into() };

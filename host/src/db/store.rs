@@ -1001,70 +1001,8 @@ impl Database {
 
     /// Runs a query: one page.
     pub async fn store_find(&self, plugin: &str, query: &Query) -> Result<Page, StoreError> {
-        if query.limit == 0 || query.limit > MAX_LIMIT {
-            return Err(invalid(format!(
-                "limit must be 1 to {MAX_LIMIT}, got {}",
-                query.limit
-            )));
-        }
-        let sql = self.sql();
-        let mut args = Vec::new();
-        let mut clause = sql.where_clause(plugin, &query.collection, &query.filters, &mut args)?;
+        let (text, args) = self.find_sql(plugin, query)?;
         let segments = query.order_by.as_deref().map(check_field).transpose()?;
-        let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
-        if let Some(c) = &cursor
-            && (c.f != query.order_by || c.d != query.descending)
-        {
-            return Err(invalid("cursor belongs to a query with another order"));
-        }
-        let (dir, cmp) = if query.descending {
-            ("DESC", "<")
-        } else {
-            ("ASC", ">")
-        };
-        let order = match &segments {
-            None => {
-                if let Some(c) = &cursor {
-                    args.push(Arg::Text(c.i.clone()));
-                    clause.push_str(&format!(" AND id {cmp} ${}", args.len()));
-                }
-                format!("id {dir}")
-            }
-            Some(segments) => {
-                let field = sql.field(segments);
-                if let Some(c) = &cursor {
-                    args.push(Arg::Text(c.i.clone()));
-                    let id = format!("${}", args.len());
-                    // Missing values (SQL NULL) sort last ascending, first descending, as
-                    // PostgreSQL does by default; spelled out for SQLite.
-                    let after = match (&c.v, query.descending) {
-                        (Some(v), false) => {
-                            let p = sql.bind_value(v, &mut args);
-                            format!("({field} > {p} OR ({field} = {p} AND id > {id}) OR {field} IS NULL)")
-                        }
-                        (Some(v), true) => {
-                            let p = sql.bind_value(v, &mut args);
-                            format!("({field} < {p} OR ({field} = {p} AND id < {id}))")
-                        }
-                        (None, false) => format!("({field} IS NULL AND id > {id})"),
-                        (None, true) => format!("({field} IS NOT NULL OR id < {id})"),
-                    };
-                    clause.push_str(" AND ");
-                    clause.push_str(&after);
-                }
-                let nulls = if query.descending {
-                    "NULLS FIRST"
-                } else {
-                    "NULLS LAST"
-                };
-                format!("{field} {dir} {nulls}, id {dir}")
-            }
-        };
-        let text = format!(
-            "SELECT id, version, {} FROM documents WHERE {clause} ORDER BY {order} LIMIT {}",
-            sql.body_column(),
-            query.limit + 1
-        );
         let mut rows: Vec<(String, i64, String)> = super::on_pool!(self, pool => {
             bound!(query_as::<_, (String, i64, String)>(text), &args).fetch_all(pool).await
         })?;
@@ -1075,7 +1013,7 @@ impl Database {
                 let v = match &segments {
                     Some(segments) => {
                         let body: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-                        order_value(sql.backend, &body, segments)
+                        order_value(self.backend(), &body, segments)
                     }
                     None => None,
                 };
@@ -1198,28 +1136,80 @@ impl Database {
         Ok(())
     }
 
-    /// The plan the database chooses for a query (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
-    /// PostgreSQL), one line per row: for tests and `docs/benchmarks.md`.
-    pub async fn store_explain(&self, plugin: &str, query: &Query) -> Result<String, StoreError> {
+    /// The SQL text and arguments of a query page (`store_find` runs it, `store_explain`
+    /// shows its plan).
+    fn find_sql(&self, plugin: &str, query: &Query) -> Result<(String, Vec<Arg>), StoreError> {
+        if query.limit == 0 || query.limit > MAX_LIMIT {
+            return Err(invalid(format!(
+                "limit must be 1 to {MAX_LIMIT}, got {}",
+                query.limit
+            )));
+        }
         let sql = self.sql();
         let mut args = Vec::new();
-        let clause = sql.where_clause(plugin, &query.collection, &query.filters, &mut args)?;
-        let order = match query.order_by.as_deref().map(check_field).transpose()? {
-            Some(segments) => {
-                let (dir, nulls) = if query.descending {
-                    ("DESC", "NULLS FIRST")
-                } else {
-                    ("ASC", "NULLS LAST")
-                };
-                format!("{} {dir} {nulls}, id {dir}", sql.field(&segments))
-            }
-            None => format!("id {}", if query.descending { "DESC" } else { "ASC" }),
+        let mut clause = sql.where_clause(plugin, &query.collection, &query.filters, &mut args)?;
+        let segments = query.order_by.as_deref().map(check_field).transpose()?;
+        let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+        if let Some(c) = &cursor
+            && (c.f != query.order_by || c.d != query.descending)
+        {
+            return Err(invalid("cursor belongs to a query with another order"));
+        }
+        let (dir, cmp) = if query.descending {
+            ("DESC", "<")
+        } else {
+            ("ASC", ">")
         };
-        let select = format!(
+        let order = match &segments {
+            None => {
+                if let Some(c) = &cursor {
+                    args.push(Arg::Text(c.i.clone()));
+                    clause.push_str(&format!(" AND id {cmp} ${}", args.len()));
+                }
+                format!("id {dir}")
+            }
+            Some(segments) => {
+                let field = sql.field(segments);
+                if let Some(c) = &cursor {
+                    args.push(Arg::Text(c.i.clone()));
+                    let id = format!("${}", args.len());
+                    // Missing values (SQL NULL) sort last ascending, first descending, as
+                    // PostgreSQL does by default; spelled out for SQLite.
+                    let after = match (&c.v, query.descending) {
+                        (Some(v), false) => {
+                            let p = sql.bind_value(v, &mut args);
+                            format!("({field} > {p} OR ({field} = {p} AND id > {id}) OR {field} IS NULL)")
+                        }
+                        (Some(v), true) => {
+                            let p = sql.bind_value(v, &mut args);
+                            format!("({field} < {p} OR ({field} = {p} AND id < {id}))")
+                        }
+                        (None, false) => format!("({field} IS NULL AND id > {id})"),
+                        (None, true) => format!("({field} IS NOT NULL OR id < {id})"),
+                    };
+                    clause.push_str(" AND ");
+                    clause.push_str(&after);
+                }
+                let nulls = if query.descending {
+                    "NULLS FIRST"
+                } else {
+                    "NULLS LAST"
+                };
+                format!("{field} {dir} {nulls}, id {dir}")
+            }
+        };
+        let text = format!(
             "SELECT id, version, {} FROM documents WHERE {clause} ORDER BY {order} LIMIT {}",
             sql.body_column(),
             query.limit + 1
         );
+        Ok((text, args))
+    }
+
+    /// The plan the database chooses for a query (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on
+    /// PostgreSQL), one line per row: for tests and `docs/benchmarks.md`.
+    pub async fn store_explain(&self, plugin: &str, query: &Query) -> Result<String, StoreError> {
+        let (select, args) = self.find_sql(plugin, query)?;
         let lines: Vec<String> = match self {
             Database::Sqlite(pool) => {
                 let rows: Vec<(i64, i64, i64, String)> = bound!(
