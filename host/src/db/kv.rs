@@ -106,6 +106,14 @@ impl Database {
     /// An optimistic compare-and-swap loop: identical on both backends, no lock held across
     /// round trips, and correct under any number of concurrent writers.
     pub async fn kv_increment(&self, plugin: &str, key: &str, delta: i64) -> Result<Increment, DbError> {
+        // SQLite has one writer at a time and its busy handler sleeps with backoff: many
+        // increments of one hot key (a visit counter) racing through the loop would wait
+        // seconds on each other. Within this process they queue here instead, in order.
+        static SQLITE_INCREMENTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _queued = match self {
+            Database::Sqlite(_) => Some(SQLITE_INCREMENTS.lock().await),
+            Database::Postgres(_) => None,
+        };
         for _ in 0..INCREMENT_ATTEMPTS {
             let current = self.kv_get(plugin, key).await?;
             let base = match &current {
