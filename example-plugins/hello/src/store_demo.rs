@@ -54,11 +54,12 @@ pub fn guestbook(req: &Request) -> Result<Reply, Error> {
                 .limit(20)
                 .fetch::<Entry>()?;
             let total = store::query(COLLECTION).count()?;
+            let plural = if total == 1 { "" } else { "s" };
             let mut body = format!(
                 "<form method=\"post\" action=\"{action}\">\n\
                  <p><label>Name <input name=\"name\" maxlength=\"80\"></label></p>\n\
                  <p><label>Message <textarea name=\"message\" maxlength=\"500\" required></textarea></label></p>\n\
-                 <p><button type=\"submit\">Sign</button></p>\n</form>\n<p>{total} messages</p>\n<ul class=\"guestbook\">\n",
+                 <p><button type=\"submit\">Sign</button></p>\n</form>\n<p>{total} message{plural}</p>\n<ul class=\"guestbook\">\n",
                 action = html::escape(&req.link("/guestbook")),
             );
             for doc in &page.documents {
