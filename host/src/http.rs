@@ -33,7 +33,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/p/{plugin}/", any(plugin_root_slash))
         .route("/p/{plugin}/_files/{name}", get(plugin_file))
         .route("/p/{plugin}/{*rest}", any(plugin_path))
-        .merge(admin::routes())
+        .merge(admin::routes(app.clone()))
         .fallback(not_found)
         .with_state(app)
 }

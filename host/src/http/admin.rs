@@ -27,8 +27,9 @@ use crate::runtime::LoadedPlugin;
 /// Largest package accepted.
 const MAX_PACKAGE_BYTES: usize = 64 * 1024 * 1024;
 
-/// The admin routes, to merge into the site router.
-pub fn routes() -> Router<Arc<App>> {
+/// The admin routes, to merge into the site router. Every route requires the admin token,
+/// checked before any extractor runs (so an unauthenticated upload is never read).
+pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route("/api/admin/plugins", get(list).post(install))
         .route("/api/admin/plugins/inspect", post(inspect_package))
@@ -38,7 +39,20 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/api/admin/plugins/{id}/rollback", post(rollback))
         .route("/api/admin/plugins/{id}/enable", post(enable))
         .route("/api/admin/plugins/{id}/disable", post(disable))
+        .route_layer(axum::middleware::from_fn_with_state(app, require_admin))
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+}
+
+/// Answers 401/503 unless the request carries a valid admin token.
+async fn require_admin(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> HttpResponse {
+    match authorize(&app, request.headers()).await {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
 }
 
 /// An API error: status, stable code, message.
@@ -177,8 +191,7 @@ fn who() -> &'static str {
     "api:admin-token"
 }
 
-async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
+async fn list(State(app): State<Arc<App>>) -> Result<HttpResponse, ApiError> {
     let rows = app.db.plugin_rows().await.map_err(LifecycleError::from)?;
     let plugins: Vec<Value> = rows
         .iter()
@@ -198,12 +211,7 @@ async fn list(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<HttpRes
     Ok(Json(json!({ "plugins": plugins })).into_response())
 }
 
-async fn show(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
+async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<HttpResponse, ApiError> {
     let row = app
         .db
         .plugin_row(&id)
@@ -231,12 +239,7 @@ async fn show(
     .into_response())
 }
 
-async fn inspect_package(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
+async fn inspect_package(State(app): State<Arc<App>>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let info = read_package(&body)?;
     let interfaces = app
         .runtime
@@ -255,11 +258,9 @@ async fn inspect_package(
 
 async fn install(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     parsed: Result<Query<GrantQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
     let request = grant_request(&query(parsed)?, false)?;
     let info = read_package(&body)?;
     if app.registry.is_from_folder(&info.manifest.id).await {
@@ -279,12 +280,10 @@ async fn install(
 
 async fn upgrade(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     parsed: Result<Query<GrantQuery>, QueryRejection>,
     body: Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
     let request = grant_request(&query(parsed)?, false)?;
     let info = read_package(&body)?;
     if info.manifest.id != id {
@@ -305,22 +304,15 @@ async fn upgrade(
 
 async fn grant(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     parsed: Result<Query<GrantQuery>, QueryRejection>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
     let request = grant_request(&query(parsed)?, true)?;
     let outcome = ops(&app).grant(&id, &request, who()).await?;
     Ok(finish(&app, outcome, StatusCode::OK).await)
 }
 
-async fn rollback(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
+async fn rollback(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<HttpResponse, ApiError> {
     let outcome = ops(&app).rollback(&id, who()).await?;
     Ok(finish(&app, outcome, StatusCode::OK).await)
 }
@@ -331,21 +323,11 @@ async fn set_enabled(app: &App, id: &str, enabled: bool) -> Result<HttpResponse,
     Ok(Json(json!({ "id": row.id, "version": row.version, "enabled": row.enabled })).into_response())
 }
 
-async fn enable(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
+async fn enable(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<HttpResponse, ApiError> {
     set_enabled(&app, &id, true).await
 }
 
-async fn disable(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
+async fn disable(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<HttpResponse, ApiError> {
     set_enabled(&app, &id, false).await
 }
 
@@ -357,11 +339,9 @@ struct RemoveQuery {
 
 async fn remove(
     State(app): State<Arc<App>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     parsed: Result<Query<RemoveQuery>, QueryRejection>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&app, &headers).await?;
     let purge = query(parsed)?.purge_data;
     ops(&app).remove(&id, purge, who()).await?;
     applied(&app, Vec::new()).await;
