@@ -80,6 +80,28 @@ pub struct Capabilities {
     /// Scheduled jobs (`[[capabilities.jobs]]`).
     #[serde(default)]
     pub jobs: Vec<JobSpec>,
+    /// Outbound HTTP origins the plugin asks to reach (`http = ["https://api.example.org"]`,
+    /// a leading `*.` matches subdomains). Recorded and granted now; enforced by the
+    /// outbound HTTP interface when it exists (until then no plugin can reach the network).
+    #[serde(default)]
+    pub http: Vec<String>,
+    /// Portlet types the plugin provides (`[[capabilities.portlets]]`).
+    #[serde(default)]
+    pub portlets: Vec<NamedItem>,
+    /// Back-office rights the plugin defines (`[[capabilities.rights]]`), given to agents'
+    /// roles by the operator.
+    #[serde(default)]
+    pub rights: Vec<NamedItem>,
+}
+
+/// A portlet type or a back-office right a plugin declares.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NamedItem {
+    /// Identifier, `[a-z][a-z0-9-]{0,62}`, unique within the plugin.
+    pub id: String,
+    /// Name shown to operators.
+    pub name: String,
 }
 
 /// Quota of the document store.
@@ -236,7 +258,47 @@ impl Manifest {
                 message: "must be at least 10".into(),
             });
         }
-        self.validate_events_and_jobs()
+        self.validate_events_and_jobs()?;
+        self.validate_declarations()
+    }
+
+    /// Checks `http` origins and the ids of `portlets` and `rights`.
+    fn validate_declarations(&self) -> Result<(), ManifestError> {
+        let c = &self.capabilities;
+        for origin in &c.http {
+            if !is_valid_origin(origin) {
+                return Err(ManifestError::Field {
+                    field: "capabilities.http",
+                    message: format!(
+                        "has {origin:?}: use an origin such as \"https://api.example.org\" or \"https://*.example.org:8443\" (no path)"
+                    ),
+                });
+            }
+        }
+        for (field, items) in [
+            ("capabilities.portlets", &c.portlets),
+            ("capabilities.rights", &c.rights),
+        ] {
+            let mut seen = std::collections::BTreeSet::new();
+            for item in items {
+                if !is_valid_id(&item.id) || !seen.insert(item.id.as_str()) {
+                    return Err(ManifestError::Field {
+                        field,
+                        message: format!(
+                            "has id {:?}: ids are unique, lower-case letters, digits and dashes",
+                            item.id
+                        ),
+                    });
+                }
+                if item.name.trim().is_empty() || item.name.len() > 200 {
+                    return Err(ManifestError::Field {
+                        field,
+                        message: format!("item {:?} needs a name of 1 to 200 characters", item.id),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks `[capabilities.events]` topics and patterns and `[[capabilities.jobs]]`.
@@ -293,17 +355,26 @@ pub enum Capability {
     Events,
     /// `[[capabilities.jobs]]`: scheduled jobs.
     Jobs,
+    /// `[capabilities] http`: outbound HTTP to the listed origins.
+    Http,
+    /// `[[capabilities.portlets]]`: portlet types shown on portal pages.
+    Portlets,
+    /// `[[capabilities.rights]]`: back-office rights the plugin defines.
+    Rights,
 }
 
 impl Capability {
     /// Every capability, in display order.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 9] = [
         Capability::Kv,
         Capability::Store,
         Capability::Files,
         Capability::Mail,
         Capability::Events,
         Capability::Jobs,
+        Capability::Http,
+        Capability::Portlets,
+        Capability::Rights,
     ];
 
     /// Its name on the command line, in the API and in the database.
@@ -315,6 +386,9 @@ impl Capability {
             Capability::Mail => "mail",
             Capability::Events => "events",
             Capability::Jobs => "jobs",
+            Capability::Http => "http",
+            Capability::Portlets => "portlets",
+            Capability::Rights => "rights",
         }
     }
 
@@ -375,6 +449,15 @@ impl Capabilities {
         if !self.jobs.is_empty() {
             set.insert(Capability::Jobs);
         }
+        if !self.http.is_empty() {
+            set.insert(Capability::Http);
+        }
+        if !self.portlets.is_empty() {
+            set.insert(Capability::Portlets);
+        }
+        if !self.rights.is_empty() {
+            set.insert(Capability::Rights);
+        }
         set
     }
 
@@ -425,8 +508,50 @@ impl Capabilities {
                 .collect();
             lines.push(format!("jobs    scheduled jobs: {}", jobs.join(", ")));
         }
+        if !self.http.is_empty() {
+            lines.push(format!("http    outbound HTTP to {}", self.http.join(", ")));
+        }
+        let named = |items: &[NamedItem]| {
+            items
+                .iter()
+                .map(|i| format!("{} ({})", i.id, i.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.portlets.is_empty() {
+            lines.push(format!("portlets  portlet types: {}", named(&self.portlets)));
+        }
+        if !self.rights.is_empty() {
+            lines.push(format!("rights  back-office rights: {}", named(&self.rights)));
+        }
         lines
     }
+}
+
+/// Whether `origin` is `http(s)://host[:port]`, the host possibly starting with `*.`.
+fn is_valid_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    if scheme != "https" && scheme != "http" {
+        return false;
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port)),
+        None => (rest, None),
+    };
+    let host = host.strip_prefix("*.").unwrap_or(host);
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    port_ok && host_ok
 }
 
 /// Whether `id` is a valid plugin identifier: `[a-z][a-z0-9-]{0,62}`, no trailing dash.
@@ -491,6 +616,45 @@ greeting = "Bonjour"
             .expect_err("unknown capability")
             .to_string();
         assert!(err.contains("teleport"), "{err}");
+    }
+
+    #[test]
+    fn declares_http_origins_portlets_and_rights() {
+        let ok = Manifest::parse(&GOOD.replace(
+            "kv = true",
+            "kv = true\nhttp = [\"https://api.example.org\", \"https://*.paris.fr:8443\"]\n\
+             portlets = [{ id = \"latest-news\", name = \"Latest news\" }]\n\
+             rights = [{ id = \"manage-news\", name = \"Manage news\" }]",
+        ))
+        .expect("valid");
+        let requested = ok.capabilities.requested();
+        for c in [Capability::Http, Capability::Portlets, Capability::Rights] {
+            assert!(requested.contains(&c), "{c:?}");
+        }
+        assert!(
+            ok.capabilities
+                .describe()
+                .iter()
+                .any(|l| l.contains("https://api.example.org"))
+        );
+        for (bad, field) in [
+            ("http = [\"ftp://x.org\"]", "capabilities.http"),
+            ("http = [\"https://x.org/path\"]", "capabilities.http"),
+            ("http = [\"https://x.org:99999\"]", "capabilities.http"),
+            (
+                "portlets = [{ id = \"A\", name = \"x\" }]",
+                "capabilities.portlets",
+            ),
+            (
+                "rights = [{ id = \"r\", name = \"x\" }, { id = \"r\", name = \"y\" }]",
+                "capabilities.rights",
+            ),
+        ] {
+            let err = Manifest::parse(&GOOD.replace("kv = true", &format!("kv = true\n{bad}")))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains(field), "{bad}: {err}");
+        }
     }
 
     #[test]
