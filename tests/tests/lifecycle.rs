@@ -581,3 +581,70 @@ async fn dev_builds_packs_and_installs_into_the_running_host() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_rebuilds_and_upgrades_when_a_source_changes() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let host = start(&db).await;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository");
+    let plugin = repo.join("example-plugins/testing/versioned");
+    let wasm_target = Path::new(PLUGINS_DIR)
+        .ancestors()
+        .nth(5)
+        .expect("target folder")
+        .join("wasm-plugins");
+    let mut dev = tokio::process::Command::new(BIN)
+        .args(["dev", "--database-url", &db.url])
+        .arg(&plugin)
+        .current_dir(db.dir())
+        .env("CARGO_TARGET_DIR", &wasm_target)
+        .env_remove("LUTETIA_CONFIG")
+        .env("LUTETIA_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start lutetia dev");
+    let mut lines = BufReader::new(dev.stdout.take().expect("stdout")).lines();
+    // The next line saying what a cycle did (progress lines such as "building ..." skipped).
+    let next_line = async |lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>| loop {
+        let line = tokio::time::timeout(Duration::from_secs(240), lines.next_line())
+            .await
+            .expect("lutetia dev answers")
+            .expect("stdout readable")
+            .expect("lutetia dev still running");
+        if line.starts_with("installed") || line.starts_with("upgraded") {
+            return line;
+        }
+    };
+    let first = next_line(&mut lines).await;
+    assert!(first.starts_with("installed versioned 0.1.0-dev."), "{first}");
+    wait_served(&host, Some("0.1.0")).await;
+    // A source change (a new modification time, the content unchanged) is noticed, rebuilt
+    // and installed as the next dev version, which the running host then serves.
+    let source = plugin.join("src/lib.rs");
+    let file = std::fs::File::options()
+        .write(true)
+        .open(&source)
+        .expect("open source");
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(2))
+        .expect("touch source");
+    drop(file);
+    let second = next_line(&mut lines).await;
+    assert!(second.starts_with("upgraded versioned 0.1.0-dev."), "{second}");
+    assert_ne!(first, second);
+    let version = second.split_whitespace().nth(2).expect("version").to_owned();
+    for _ in 0..300 {
+        let (_, body) = api(&host, Method::GET, "/api/admin/plugins/versioned", None).await;
+        if body["version"] == version.as_str() {
+            let _ = dev.kill().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the host never recorded {version}; log:\n{}", host.log());
+}
