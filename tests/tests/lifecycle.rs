@@ -648,3 +648,75 @@ async fn dev_rebuilds_and_upgrades_when_a_source_changes() {
     }
     panic!("the host never recorded {version}; log:\n{}", host.log());
 }
+
+/// Runs `lutetia ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+async fn run_on_terminal(dir: &Path, args: &str, answer: &str) -> (bool, String) {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new("script")
+        .args(["-q", "-e", "-c", &format!("{BIN} {args}"), "/dev/null"])
+        .current_dir(dir)
+        .env_remove("LUTETIA_CONFIG")
+        .env("LUTETIA_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(answer.as_bytes()).await.expect("type the answer");
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the command ends")
+        .expect("output");
+    drop(stdin);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_on_a_terminal_asks_the_operator() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let plugins = Path::new(PLUGINS_DIR);
+    let package = db.dir().join("hello-packed.wasm");
+    let (code, out, err) = run_cli(
+        BIN,
+        &[
+            "plugin",
+            "pack",
+            plugins.join("hello.wasm").to_str().expect("utf-8"),
+            plugins.join("hello.toml").to_str().expect("utf-8"),
+            "-o",
+            package.to_str().expect("utf-8"),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let install = format!("plugin install {} --database-url {}", package.display(), db.url);
+
+    // Enter alone cancels; nothing is installed.
+    let (ok, text) = run_on_terminal(db.dir(), &install, "\n").await;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("hello 0.1.0 asks for:") && text.contains("kv      a private key-value store"),
+        "{text}"
+    );
+    assert!(text.contains("cancelled: nothing was installed"), "{text}");
+    // Too little for what the component imports: refused with the reason.
+    let (ok, text) = run_on_terminal(db.dir(), &install, "kv\n").await;
+    assert!(!ok, "{text}");
+    assert!(text.contains("was not granted"), "{text}");
+    let (_, listed, _) = run_cli(BIN, &["plugin", "list", "--database-url", &db.url]).await;
+    assert!(listed.contains("(0 plugin(s))"), "{listed}");
+    // `all` installs it with every capability it asked for.
+    let (ok, text) = run_on_terminal(db.dir(), &install, "all\n").await;
+    assert!(ok, "{text}");
+    let (_, listed, _) = run_cli(BIN, &["plugin", "list", "--database-url", &db.url]).await;
+    assert!(
+        listed.contains("hello") && listed.contains("kv,store,files,mail,events,jobs"),
+        "{listed}"
+    );
+}
