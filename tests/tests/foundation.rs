@@ -394,17 +394,27 @@ async fn plugins_recorded_as_installed_are_served() {
         let manifest =
             std::fs::read_to_string(std::path::Path::new(lutetia_tests::PLUGINS_DIR).join("hello.toml"))
                 .expect("toml");
-        let record = lutetia::db::StoredPlugin {
-            id: "hello".into(),
+        // As `lutetia plugin install` records it: the version, then the plugin row.
+        let version = lutetia::db::VersionRow {
+            plugin_id: "hello".into(),
             version: "0.1.0".into(),
             sha256: lutetia::registry::sha256_hex(&wasm),
             manifest,
             wasm,
+            installed_by: "test".into(),
+            installed_at: 0,
+        };
+        let row = lutetia::db::PluginRow {
+            id: "hello".into(),
+            version: "0.1.0".into(),
             enabled: true,
             grants: "kv,store,files,mail,events,jobs".into(),
+            previous_version: None,
+            pending_version: None,
+            updated_at: 0,
         };
         store
-            .record_plugin_version(&record, "test")
+            .save_plugin(&row, Some(&version), None)
             .await
             .expect("record");
         store.close().await;

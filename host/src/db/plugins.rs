@@ -269,50 +269,6 @@ impl Database {
             tracing::warn!(plugin = %id, error = %e, "cannot notify the other nodes");
         }
     }
-
-    /// Stores a version and makes it the current, enabled one with `plugin.grants`, in
-    /// one transaction (the low-level path of the lifecycle operations).
-    pub async fn record_plugin_version(
-        &self,
-        plugin: &StoredPlugin,
-        installed_by: &str,
-    ) -> Result<(), DbError> {
-        let now = now_ms();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO plugin_versions (plugin_id, version, sha256, manifest, wasm, installed_by, installed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (plugin_id, version) DO UPDATE SET sha256 = excluded.sha256, \
-                 manifest = excluded.manifest, wasm = excluded.wasm, installed_by = excluded.installed_by, \
-                 installed_at = excluded.installed_at",
-            )
-            .bind(&plugin.id)
-            .bind(&plugin.version)
-            .bind(&plugin.sha256)
-            .bind(&plugin.manifest)
-            .bind(&plugin.wasm)
-            .bind(installed_by)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO plugins (id, version, enabled, grants, updated_at) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (id) DO UPDATE SET version = excluded.version, enabled = excluded.enabled, \
-                 grants = excluded.grants, updated_at = excluded.updated_at",
-            )
-            .bind(&plugin.id)
-            .bind(&plugin.version)
-            .bind(plugin.enabled)
-            .bind(&plugin.grants)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await
-        })?;
-        self.notify_plugin_change(&plugin.id).await;
-        Ok(())
-    }
 }
 
 /// Notifications of plugin changes made by any node (PostgreSQL `LISTEN`).
