@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use sha2::{Digest, Sha256};
 
 use crate::db::files::FileRow;
 use crate::db::{Database, DbError};
@@ -101,7 +100,7 @@ impl FileStore {
                 grant.max_total_bytes
             )));
         }
-        let sha256 = hex::encode(Sha256::digest(&data));
+        let sha256 = crate::registry::sha256_hex(&data);
         let dir = self.plugin_dir(plugin, true).await?;
         let target = name.to_owned();
         tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &data))

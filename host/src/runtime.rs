@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sha2::Digest;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
 
@@ -363,8 +362,9 @@ impl Runtime {
         self.pooling
     }
 
-    /// Compiles a component off the async threads, or loads it from the compiled cache.
-    async fn compile(&self, id: &str, wasm: Vec<u8>) -> Result<Component, RuntimeError> {
+    /// Compiles a component off the async threads, or loads it from the compiled cache
+    /// (keyed by `sha256`, the hex SHA-256 of `wasm` that every caller already has).
+    async fn compile(&self, id: &str, wasm: Vec<u8>, sha256: String) -> Result<Component, RuntimeError> {
         let engine = self.engine.clone();
         let cache = self.cache.clone();
         let plugin = id.to_owned();
@@ -372,7 +372,6 @@ impl Runtime {
             let Some(cache) = cache else {
                 return Component::new(&engine, &wasm);
             };
-            let sha256 = hex::encode(sha2::Sha256::digest(&wasm));
             if let Some(component) = cache.get(&engine, &sha256) {
                 tracing::info!(plugin = %plugin, "loaded from the compiled cache");
                 return Ok(component);
@@ -391,7 +390,8 @@ impl Runtime {
 
     /// Compiles a component and lists its imports and exports.
     pub async fn interfaces(&self, id: &str, wasm: Vec<u8>) -> Result<ComponentInterfaces, RuntimeError> {
-        let component = self.compile(id, wasm).await?;
+        let sha256 = crate::registry::sha256_hex(&wasm);
+        let component = self.compile(id, wasm, sha256).await?;
         Ok(self.interfaces_of(&component))
     }
 
@@ -425,7 +425,7 @@ impl Runtime {
         ungranted_imports: Imports,
     ) -> Result<LoadedPlugin, RuntimeError> {
         let id = manifest.id.clone();
-        let component = self.compile(&id, wasm).await?;
+        let component = self.compile(&id, wasm, sha256.clone()).await?;
         for interface in self.interfaces_of(&component).imports {
             if let Some(capability) = capability_for_import(&interface)
                 && !granted.contains(&capability)
