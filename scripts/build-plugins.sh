@@ -4,9 +4,13 @@
 #
 #   scripts/build-plugins.sh OUT_DIR [--with-testing]
 #
-# --with-testing also builds the test-only plugins (trap, spin, memory-hog) that a city
+# --with-testing also builds the test-only plugins (trap, spin, memory-hog...) that a city
 # never installs. CARGO_TARGET_DIR, if set, is where the wasm build goes (default:
 # target/wasm-plugins of this repository).
+#
+# Rust plugins (a Cargo.toml beside plugin.toml) are built as one Cargo workspace. Python
+# and JavaScript plugins are built with `lutetia plugin build` when LUTETIA_BIN names the
+# lutetia binary (with the tools of scripts/install-plugin-tools.sh), and skipped otherwise.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +30,7 @@ fi
 
 packages=()
 for dir in "${dirs[@]}"; do
-    [ -f "$dir/plugin.toml" ] || continue
+    [ -f "$dir/plugin.toml" ] && [ -f "$dir/Cargo.toml" ] || continue
     packages+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1)")
 done
 
@@ -37,6 +41,15 @@ mkdir -p "$out"
 for dir in "${dirs[@]}"; do
     [ -f "$dir/plugin.toml" ] || continue
     id="$(sed -n 's/^id *= *"\(.*\)".*/\1/p' "$dir/plugin.toml" | head -n 1)"
+    if [ ! -f "$dir/Cargo.toml" ]; then
+        if [ -n "${LUTETIA_BIN:-}" ]; then
+            "$LUTETIA_BIN" plugin build "$dir" --output "$out/$id.wasm" >&2
+            cp "$dir/plugin.toml" "$out/$id.toml"
+        else
+            echo "skipping $id (not Rust; set LUTETIA_BIN to build it)" >&2
+        fi
+        continue
+    fi
     crate="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1 | tr - _)"
     cp "$wasm_target_dir/wasm32-wasip2/release/$crate.wasm" "$out/$id.wasm"
     cp "$dir/plugin.toml" "$out/$id.toml"

@@ -44,6 +44,8 @@ fn main() {
     let status = command.status().expect("bash runs scripts/build-plugins.sh");
     assert!(status.success(), "building the plugins failed: {status}");
     println!("cargo:rustc-env=LUTETIA_TEST_PLUGINS_DIR={}", plugins.display());
+    // Where `scripts/install-plugin-tools.sh` puts the Python and JavaScript tools (`./dev`).
+    println!("cargo:rustc-env=LUTETIA_TEST_TARGET_DIR={}", target.display());
 }
 
 /// Removes what the outer cargo set for this build script, so the nested build of the

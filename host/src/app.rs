@@ -239,7 +239,11 @@ fn data_dir(settings: &Settings) -> &std::path::Path {
         .unwrap_or(std::path::Path::new("."))
 }
 
-/// Where compiled components are cached: `compiled-cache` in the data folder.
+/// Where compiled components are cached: `compiled-cache-dir`, else `compiled-cache` in
+/// the data folder.
 pub fn compiled_cache_dir(settings: &Settings) -> std::path::PathBuf {
-    data_dir(settings).join("compiled-cache")
+    settings
+        .compiled_cache_dir
+        .clone()
+        .unwrap_or_else(|| data_dir(settings).join("compiled-cache"))
 }

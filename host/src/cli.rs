@@ -36,15 +36,16 @@ pub enum Command {
     /// Package, install, grant, upgrade, roll back and remove plugins.
     #[command(subcommand)]
     Plugin(PluginCommand),
-    /// Development loop: rebuild a Rust plugin when its sources change and install it as a
-    /// new version, which running hosts on the same database serve within a second.
+    /// Development loop: rebuild a plugin (Rust, Python or JavaScript) when its sources
+    /// change and install it as a new version, which running hosts on the same database
+    /// serve within a second.
     Dev(DevArgs),
 }
 
 /// Options of `dev`.
 #[derive(Debug, Args)]
 pub struct DevArgs {
-    /// The plugin's folder (a `cdylib` crate with `plugin.toml` beside `Cargo.toml`).
+    /// The plugin's folder (`plugin.toml` beside `Cargo.toml`, `app.py` or `package.json`).
     pub plugin_dir: PathBuf,
     /// Capabilities granted to each build (default: all it asks for; it is your plugin).
     #[arg(long, value_name = "CAPABILITIES", default_value = "all")]
@@ -61,6 +62,10 @@ pub struct DevArgs {
 /// within a second, without restarting.
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
+    /// Create a plugin folder (Rust, Python or JavaScript) that builds and loads as it is.
+    New(NewArgs),
+    /// Build a plugin folder of any language into the one-file package (manifest embedded).
+    Build(BuildArgs),
     /// Embed a manifest in a component, making the one-file package a city installs.
     Pack(PackArgs),
     /// Show a package file's (or an installed plugin's) manifest, capabilities, imports
@@ -82,6 +87,34 @@ pub enum PluginCommand {
     Rollback(IdArgs),
     /// Remove a plugin and its stored versions.
     Remove(RemoveArgs),
+}
+
+/// Options of `plugin new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The plugin's name, also its id and URL (`/p/NAME/`): lower-case letters, digits, dashes.
+    pub name: String,
+    /// The language: `rust`, `python` or `js`.
+    #[arg(long, value_name = "LANG")]
+    pub lang: String,
+    /// The folder to create (default `./NAME`).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The Lutetia Rust SDK folder a Rust plugin depends on (default: `LUTETIA_RUST_SDK`,
+    /// then the checkout this binary was built from).
+    #[arg(long, value_name = "PATH")]
+    pub rust_sdk: Option<PathBuf>,
+}
+
+/// Options of `plugin build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The plugin folder (with `plugin.toml`; default: the current folder).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Where to write the package (default `DIR/dist/ID-VERSION.wasm`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Options of `plugin pack`.
@@ -186,6 +219,10 @@ pub struct CommonArgs {
     /// Database URL: sqlite://PATH (default ./data/lutetia.db) or postgres://...
     #[arg(long, env = "LUTETIA_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Folder of the compiled-component cache (default ./data/compiled-cache); several
+    /// hosts may share one.
+    #[arg(long, env = "LUTETIA_COMPILED_CACHE_DIR", value_name = "DIR")]
+    pub compiled_cache_dir: Option<PathBuf>,
 }
 
 /// Options of `serve`.
@@ -302,6 +339,9 @@ pub(crate) fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
     };
     if let Some(url) = &args.database_url {
         settings.database_url = url.clone();
+    }
+    if let Some(dir) = &args.compiled_cache_dir {
+        settings.compiled_cache_dir = Some(dir.clone());
     }
     settings.validate()?;
     Ok(settings)

@@ -18,3 +18,4 @@ pub mod registry;
 pub mod runtime;
 pub mod schedule;
 pub mod settings;
+pub mod toolchain;

@@ -61,6 +61,10 @@ pub struct Settings {
     pub mail_from: String,
     /// Delivery attempts before a message is marked `failed`.
     pub mail_max_attempts: u32,
+    /// Folder of the compiled-component cache (default: `compiled-cache` in the data
+    /// folder, beside `files-dir`). Hosts may share one: entries are named by the hash of
+    /// the component and of the engine configuration.
+    pub compiled_cache_dir: Option<PathBuf>,
 }
 
 /// Resource limits applied to every plugin call.
@@ -110,6 +114,7 @@ impl Default for Settings {
             smtp_url: None,
             mail_from: "Lutetia <noreply@localhost>".to_owned(),
             mail_max_attempts: 12,
+            compiled_cache_dir: None,
         }
     }
 }

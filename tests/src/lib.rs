@@ -9,6 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod polyglot;
+
 /// The plugins built by this package's build script (`ID.wasm` + `ID.toml`).
 pub const PLUGINS_DIR: &str = env!("LUTETIA_TEST_PLUGINS_DIR");
 
@@ -152,6 +154,17 @@ impl Host {
 
     /// Like [`Host::start`] with another plugins folder.
     pub async fn start_with_plugins(bin: &str, db: &TestDb, plugins: &Path, extra: &[&str]) -> Host {
+        Host::start_with_plugins_env(bin, db, plugins, extra, &[]).await
+    }
+
+    /// Like [`Host::start_with_plugins`], with extra environment variables for the process.
+    pub async fn start_with_plugins_env(
+        bin: &str,
+        db: &TestDb,
+        plugins: &Path,
+        extra: &[&str],
+        envs: &[(&str, &std::ffi::OsStr)],
+    ) -> Host {
         let mut command = Command::new(bin);
         command
             .arg("serve")
@@ -166,6 +179,7 @@ impl Host {
             .current_dir(db.dir())
             .env("LUTETIA_LOG", "info")
             .env_remove("LUTETIA_CONFIG")
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

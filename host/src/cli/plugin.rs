@@ -6,16 +6,33 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{CommonArgs, DevArgs, InstallArgs, PluginCommand, load_settings};
+use super::{CommonArgs, DevArgs, InstallArgs, NewArgs, PluginCommand, load_settings};
 use crate::db::Database;
 use crate::lifecycle::{GrantRequest, Lifecycle, Outcome, read_package};
 use crate::manifest::{Manifest, format_capabilities};
 use crate::runtime::Runtime;
 use crate::settings::Settings;
+use crate::toolchain::{Language, Tools};
 
 /// Runs one `plugin` subcommand.
 pub(super) async fn run(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::New(args) => new_plugin(&args),
+        PluginCommand::Build(args) => {
+            let built =
+                crate::toolchain::build(&args.dir, args.output.as_deref(), &Tools::from_env()).await?;
+            println!(
+                "built {} {} ({}) into {}: component {} bytes, package {} bytes, {:.1} s",
+                built.manifest.id,
+                built.manifest.version,
+                built.language.name(),
+                built.package.display(),
+                built.component_bytes,
+                built.package_bytes,
+                built.elapsed.as_secs_f64()
+            );
+            Ok(())
+        }
         PluginCommand::Pack(args) => {
             let component = read_file(&args.component)?;
             let text = std::fs::read_to_string(&args.manifest)
@@ -320,19 +337,15 @@ fn print_manifest(m: &Manifest, sha256: &str) {
 /// previous dev build), install or upgrade; then again whenever a source file changes.
 pub(super) async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let dir = args.plugin_dir.clone();
-    let manifest_path = dir.join("plugin.toml");
-    anyhow::ensure!(
-        dir.join("Cargo.toml").is_file() && manifest_path.is_file(),
-        "{} is not a plugin folder: expected Cargo.toml and plugin.toml in it",
-        dir.display()
-    );
+    // Refuse a folder that is not a plugin before watching it.
+    Language::detect(&dir)?;
     let request = GrantRequest::parse(&args.grant).map_err(anyhow::Error::msg)?;
     let mut last = None;
     loop {
         let fingerprint = sources_fingerprint(&dir);
         if last.as_ref() != Some(&fingerprint) {
             last = Some(fingerprint);
-            match dev_cycle(&dir, &manifest_path, &request, &args.common).await {
+            match dev_cycle(&dir, &request, &args.common).await {
                 Ok(line) => println!("{line}"),
                 Err(e) if !args.once => eprintln!("error: {e:#}\n(waiting for the next change)"),
                 Err(e) => return Err(e),
@@ -349,18 +362,10 @@ pub(super) async fn dev(args: DevArgs) -> anyhow::Result<()> {
 }
 
 /// One build → pack → install/upgrade; returns what was done.
-async fn dev_cycle(
-    dir: &Path,
-    manifest_path: &Path,
-    request: &GrantRequest,
-    common: &CommonArgs,
-) -> anyhow::Result<String> {
+async fn dev_cycle(dir: &Path, request: &GrantRequest, common: &CommonArgs) -> anyhow::Result<String> {
     println!("building {} ...", dir.display());
-    let wasm_path = cargo_build(dir).await?;
-    let component = read_file(&wasm_path)?;
-    let text = std::fs::read_to_string(manifest_path)
-        .with_context(|| format!("cannot read {}", manifest_path.display()))?;
-    let manifest = Manifest::parse(&text)?;
+    let built = crate::toolchain::build_component(dir, &Tools::from_env()).await?;
+    let manifest = built.manifest;
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -369,8 +374,8 @@ async fn dev_cycle(
         "{}.{}.{}-dev.{millis}",
         manifest.version.major, manifest.version.minor, manifest.version.patch
     );
-    let text = replace_version(&text, &manifest.version.to_string(), &dev_version)?;
-    let packed = crate::package::pack(&component, &text)?;
+    let text = replace_version(&built.manifest_text, &manifest.version.to_string(), &dev_version)?;
+    let packed = crate::package::pack(&built.bytes, &text)?;
     let mut line = String::new();
     with_lifecycle(common, async |ops| {
         let installed = ops.db.plugin_row(&manifest.id).await?.is_some();
@@ -410,69 +415,31 @@ fn replace_version(text: &str, old: &str, new: &str) -> anyhow::Result<String> {
     Ok(lines.join("\n") + "\n")
 }
 
-/// `cargo build --release --target wasm32-wasip2` in `dir`; returns the `.wasm` produced.
-async fn cargo_build(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
-    let output = tokio::process::Command::new("cargo")
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--message-format",
-            "json-render-diagnostics",
-        ])
-        .current_dir(dir)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .await
-        .context("cannot run cargo")?;
-    anyhow::ensure!(output.status.success(), "the build failed");
-    let mut wasm = None;
-    for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if message["reason"] != "compiler-artifact" {
-            continue;
-        }
-        let manifest = message["manifest_path"].as_str().map(Path::new);
-        let ours = manifest
-            .and_then(|m| m.parent())
-            .and_then(|p| p.canonicalize().ok())
-            == dir.canonicalize().ok();
-        if !ours {
-            continue;
-        }
-        for file in message["filenames"].as_array().into_iter().flatten() {
-            if let Some(f) = file.as_str().filter(|f| f.ends_with(".wasm")) {
-                wasm = Some(std::path::PathBuf::from(f));
-            }
-        }
-    }
-    wasm.context("the build produced no .wasm component (is the crate a cdylib?)")
+/// Size and modification time of every source file, to notice changes.
+fn sources_fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
+    crate::toolchain::sources(dir, &[])
+        .into_iter()
+        .filter_map(|relative| {
+            let meta = std::fs::metadata(dir.join(&relative)).ok()?;
+            Some((relative, meta.len(), meta.modified().ok()))
+        })
+        .collect()
 }
 
-/// Size and modification time of every source file (not `target/`), to notice changes.
-fn sources_fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(folder) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            if name == "target" || name.to_string_lossy().starts_with('.') {
-                continue;
-            }
-            match entry.metadata() {
-                Ok(meta) if meta.is_dir() => stack.push(path),
-                Ok(meta) => out.push((path, meta.len(), meta.modified().ok())),
-                Err(_) => {}
-            }
-        }
+/// `plugin new`: scaffolds the folder and says what to do next.
+fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
+    let language = Language::from_name(&args.lang)?;
+    let dir = args.dir.clone().unwrap_or_else(|| args.name.clone().into());
+    let files = crate::toolchain::scaffold(language, &args.name, &dir, args.rust_sdk.as_deref())?;
+    println!(
+        "created {} plugin {} in {}:",
+        language.name(),
+        args.name,
+        dir.display()
+    );
+    for file in files {
+        println!("  {}", file.display());
     }
-    out.sort();
-    out
+    println!("next: lutetia plugin build {}", dir.display());
+    Ok(())
 }
