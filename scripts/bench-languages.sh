@@ -33,8 +33,8 @@ serve_until_ready() { # plugins-dir cache-dir id -> prints ms to first 200
     echo "$pid $(( end - start ))"
 }
 
-printf '| language | component | build | compile (cold − warm start) | start, warm cache | latency at c=1 | req/s (wrk -t2 -c16) |\n'
-printf '|---|---|---|---|---|---|---|\n'
+printf '| language | component | build | compile (cold − warm start) | start, warm cache | latency at c=1 | req/s (wrk -t2 -c16) | RSS after |\n'
+printf '|---|---|---|---|---|---|---|---|\n'
 for lang in rust python js; do
     id="bench-$lang"
     "$bin" plugin new --lang "$lang" "$id" --dir "$tmp/src/$id" >/dev/null
@@ -50,8 +50,9 @@ for lang in rust python js; do
     read -r pid warm < <(serve_until_ready "$tmp/plugins/$lang" "$tmp/cache-$lang" "$id")
     latency=$(wrk -t1 -c1 -d"${seconds}s" --latency "http://127.0.0.1:$port/p/$id/" | awk '/^    Latency/ {print $2}')
     rps=$(wrk -t2 -c16 -d"${seconds}s" "http://127.0.0.1:$port/p/$id/" | awk '/^Requests\/sec/ {print $2}')
+    rss=$(( $(ps -o rss= -p "$pid") / 1024 ))
     kill "$pid"; wait "$pid" 2>/dev/null || true
-    printf '| %s | %.1f MB | %.1f s | %d ms | %d ms | %s | %s |\n' "$lang" \
+    printf '| %s | %.1f MB | %.1f s | %d ms | %d ms | %s | %s | %d MB |\n' "$lang" \
         "$(echo "$size / 1000000" | bc -l)" "$(echo "$build_ms / 1000" | bc -l)" \
-        "$(( cold - warm ))" "$warm" "$latency" "$rps"
+        "$(( cold - warm ))" "$warm" "$latency" "$rps" "$rss"
 done

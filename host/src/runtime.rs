@@ -585,7 +585,11 @@ fn engine_config(limits: &Limits, pooling: bool) -> Config {
             .max_tables_per_module(2)
             .max_component_instance_size(4 << 20)
             .max_core_instance_size(4 << 20)
-            .table_elements(100_000);
+            .table_elements(100_000)
+            // Zeroing what a call dirtied beats unmapping it and faulting it in again
+            // (benchmarks.md: 4x the requests/s of a Python plugin).
+            .linear_memory_keep_resident(usize::try_from(limits.keep_resident_mb).unwrap_or(0) << 20)
+            .table_keep_resident(1 << 20);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     config
