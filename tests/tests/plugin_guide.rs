@@ -223,3 +223,20 @@ async fn plugin_new_and_build_refuse_bad_input_clearly() {
     assert!(!output.status.success());
     assert!(err.contains("node is not installed"), "{err}");
 }
+
+/// `lutetia dev` builds a Python plugin as `plugin build` does and installs it as a
+/// development version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_builds_and_installs_a_python_plugin() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let work = db.dir().join("work");
+    std::fs::create_dir_all(&work).expect("work folder");
+    let (code, out, err) = lutetia(&work, &db, &["plugin", "new", "--lang", "python", "dev-py"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = lutetia(&work, &db, &["dev", "--once", "dev-py"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("installed dev-py 0.1.0-dev."), "{out}");
+    let (code, out, err) = lutetia(&work, &db, &["plugin", "list"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("dev-py") && out.contains("0.1.0-dev."), "{out}");
+}
