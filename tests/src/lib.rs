@@ -264,12 +264,25 @@ pub async fn run_cli(bin: &str, args: &[&str]) -> (i32, String, String) {
     // Its `./data` folder (compiled cache, files) stays out of the source tree.
     let scratch = std::env::temp_dir().join("lutetia-cli-tests");
     std::fs::create_dir_all(&scratch).expect("scratch folder");
+    run_cli_in(bin, &scratch, args, &[]).await
+}
+
+/// Runs the binary with `args` in `cwd`, with `envs` added to a clean `LUTETIA_*`
+/// environment (no configuration file or database from the caller's), to completion;
+/// returns exit code, stdout and stderr.
+pub async fn run_cli_in<S: AsRef<std::ffi::OsStr>>(
+    bin: &str,
+    cwd: &Path,
+    args: &[S],
+    envs: &[(&str, &std::ffi::OsStr)],
+) -> (i32, String, String) {
     let output = Command::new(bin)
         .args(args)
-        .current_dir(&scratch)
+        .current_dir(cwd)
         .env_remove("LUTETIA_CONFIG")
         .env_remove("LUTETIA_DATABASE_URL")
         .env("LUTETIA_LOG", "warn")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .output()
         .await

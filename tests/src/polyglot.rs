@@ -10,11 +10,9 @@
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use tokio::process::Command;
 use tokio::sync::OnceCell;
 
 use crate::{Host, ManifestEdit, PLUGINS_DIR, TestDb};
@@ -143,28 +141,22 @@ pub fn tool_env() -> Vec<(&'static str, std::ffi::OsString)> {
     out
 }
 
-/// Runs the real CLI with `args` (the shared compiled cache set); returns exit code,
-/// stdout and stderr.
+/// Runs the real CLI with `args` (the shared compiled cache and the plugin tools set);
+/// returns exit code, stdout and stderr.
 pub async fn cli(bin: &str, args: &[&OsStr]) -> (i32, String, String) {
     let scratch = std::env::temp_dir().join("lutetia-cli-tests");
     std::fs::create_dir_all(&scratch).expect("scratch folder");
-    let output = Command::new(bin)
-        .args(args)
-        .current_dir(&scratch)
-        .env_remove("LUTETIA_CONFIG")
-        .env_remove("LUTETIA_DATABASE_URL")
-        .env("LUTETIA_LOG", "warn")
-        .env(COMPILED_CACHE_VAR, compiled_cache_dir())
-        .envs(tool_env())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run the lutetia binary");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let envs = toolchain_env();
+    let envs: Vec<(&str, &OsStr)> = envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    crate::run_cli_in(bin, &scratch, args, &envs).await
+}
+
+/// The shared compiled cache and [`tool_env`]: what a CLI run that builds or loads
+/// plugins needs.
+pub fn toolchain_env() -> Vec<(&'static str, std::ffi::OsString)> {
+    let mut envs = vec![(COMPILED_CACHE_VAR, compiled_cache_dir().into_os_string())];
+    envs.extend(tool_env());
+    envs
 }
 
 /// Builds the plugin folder `src_dir` (Rust, Python or JavaScript) with the real CLI,

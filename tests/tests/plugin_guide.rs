@@ -33,30 +33,13 @@ fn guide_commands(lang: &str) -> Vec<String> {
 
 /// Runs `lutetia ARGS` in `cwd` on `db`, with the toolchain environment of the tests.
 async fn lutetia(cwd: &Path, db: &TestDb, args: &[&str]) -> (i32, String, String) {
-    let output = tokio::process::Command::new(BIN)
-        .args(args)
-        .current_dir(cwd)
-        .envs(lutetia_tests::polyglot::tool_env())
-        .env("LUTETIA_DATABASE_URL", &db.url)
-        .env(
-            "LUTETIA_COMPILED_CACHE_DIR",
-            lutetia_tests::polyglot::compiled_cache_dir(),
-        )
-        .env("LUTETIA_LOG", "warn")
-        // A Rust plugin's build shares the guests' build folder (warm dependencies).
-        .env(
-            "CARGO_TARGET_DIR",
-            Path::new(env!("LUTETIA_TEST_TARGET_DIR")).join("wasm-plugins"),
-        )
-        .stdin(std::process::Stdio::null())
-        .output()
-        .await
-        .expect("run lutetia");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let mut envs = lutetia_tests::polyglot::toolchain_env();
+    envs.push(("LUTETIA_DATABASE_URL", db.url.clone().into()));
+    // A Rust plugin's build shares the guests' build folder (warm dependencies).
+    let wasm_target = Path::new(env!("LUTETIA_TEST_TARGET_DIR")).join("wasm-plugins");
+    envs.push(("CARGO_TARGET_DIR", wasm_target.into_os_string()));
+    let envs: Vec<(&str, &std::ffi::OsStr)> = envs.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
+    lutetia_tests::run_cli_in(BIN, cwd, args, &envs).await
 }
 
 /// Follows the guide's block for `lang`: every command must succeed and the page must be
