@@ -170,6 +170,31 @@ pub enum Op {
     Prefix,
 }
 
+impl Op {
+    /// The operator named as in the WIT `comparison` enum (`eq`, `ne`, `lt`, `lte`, `gt`,
+    /// `gte`, `in`, `prefix`), for plugins that take filters from a request.
+    ///
+    /// ```
+    /// use lutetia_sdk::store::Op;
+    ///
+    /// assert_eq!(Op::from_name("gte"), Some(Op::Gte));
+    /// assert_eq!(Op::from_name("like"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<Op> {
+        Some(match name {
+            "eq" => Op::Eq,
+            "ne" => Op::Ne,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "in" => Op::In,
+            "prefix" => Op::Prefix,
+            _ => return None,
+        })
+    }
+}
+
 impl From<Op> for wit::Comparison {
     fn from(op: Op) -> wit::Comparison {
         match op {

@@ -296,17 +296,7 @@ fn store_put(req: &Request, collection: &str, id: &str) -> Result<Reply, Error> 
 }
 
 fn op(name: &str) -> Result<Op, Error> {
-    Ok(match name {
-        "eq" => Op::Eq,
-        "ne" => Op::Ne,
-        "lt" => Op::Lt,
-        "lte" => Op::Lte,
-        "gt" => Op::Gt,
-        "gte" => Op::Gte,
-        "in" => Op::In,
-        "prefix" => Op::Prefix,
-        other => return Err(Error::Invalid(format!("unknown operator {other:?}"))),
-    })
+    Op::from_name(name).ok_or_else(|| Error::Invalid(format!("unknown operator {name:?}")))
 }
 
 /// `GET /store/{collection}?order=&desc=1&limit=&cursor=&field=&op=&value=`.

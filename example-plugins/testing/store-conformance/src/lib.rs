@@ -36,17 +36,7 @@ fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, Error> {
 }
 
 fn op_named(name: &str) -> Result<Op, Error> {
-    Ok(match name {
-        "eq" => Op::Eq,
-        "ne" => Op::Ne,
-        "lt" => Op::Lt,
-        "lte" => Op::Lte,
-        "gt" => Op::Gt,
-        "gte" => Op::Gte,
-        "in" => Op::In,
-        "prefix" => Op::Prefix,
-        other => return Err(bad(format!("unknown op {other:?}"))),
-    })
+    Op::from_name(name).ok_or_else(|| bad(format!("unknown op {name:?}")))
 }
 
 /// A query on `collection` with the `filters` of `v` (`[[field, op, value], ...]`).
