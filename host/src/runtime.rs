@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
+};
 
 use crate::db::Database;
 use crate::manifest::{Capability, CapabilitySet, Manifest};
@@ -26,10 +28,12 @@ mod host_kv;
 mod host_log;
 mod host_mail;
 mod host_store;
+mod scheduler;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
 pub use calls::{Event, Job};
+pub use scheduler::Lane;
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -233,7 +237,7 @@ pub struct LoadedPlugin {
 /// no instance slot), then refusal.
 #[derive(Debug)]
 struct Admission {
-    running: tokio::sync::Semaphore,
+    running: Arc<tokio::sync::Semaphore>,
     waiting: std::sync::atomic::AtomicUsize,
     max: usize,
     max_waiting: usize,
@@ -252,16 +256,20 @@ impl Admission {
     fn new(max: u32, max_waiting: u32) -> Admission {
         let max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
         Admission {
-            running: tokio::sync::Semaphore::new(max),
+            running: Arc::new(tokio::sync::Semaphore::new(max)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             max,
             max_waiting: usize::try_from(max_waiting).unwrap_or(usize::MAX),
         }
     }
 
-    /// A permit to run, or `None` when `max` calls already run and `max_waiting` more wait.
-    async fn enter(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        if let Ok(permit) = self.running.try_acquire() {
+    /// A permit to run, or `None` when `max` calls already run and `max_waiting` more wait,
+    /// or when no slot freed up within `patience` (a visitor is not kept waiting longer in
+    /// the queue than the call itself may run). The permit is owned: it travels with the
+    /// call when the call is demoted to the background lane, and frees the slot only when
+    /// the call really ends.
+    async fn enter(&self, patience: Duration) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        if let Ok(permit) = self.running.clone().try_acquire_owned() {
             return Some(permit);
         }
         if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
@@ -269,7 +277,10 @@ impl Admission {
             return None;
         }
         let _waiting = WaitingGuard(&self.waiting);
-        self.running.acquire().await.ok()
+        tokio::time::timeout(patience, self.running.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 }
 
@@ -291,6 +302,7 @@ pub struct Runtime {
     files: Option<crate::files::FileStore>,
     pooling: bool,
     cache: Option<cache::CompiledCache>,
+    scheduler: scheduler::Scheduler,
     stop_ticker: Arc<AtomicBool>,
 }
 
@@ -324,6 +336,10 @@ impl Runtime {
         )
         .map_err(|e| RuntimeError::Engine(format!("linking lutetia:plugin: {e:#}")))?;
 
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let scheduler =
+            scheduler::Scheduler::new(cores, Duration::from_millis(u64::from(limits.interactive_cpu_ms)))
+                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), stop_ticker.clone());
         Ok(Runtime {
@@ -333,6 +349,7 @@ impl Runtime {
             files: None,
             pooling,
             cache: None,
+            scheduler,
             stop_ticker,
         })
     }
@@ -473,46 +490,72 @@ impl Runtime {
 
     /// Calls the plugin's `handler.handle` in a fresh instance, under its limits.
     pub async fn handle(&self, plugin: &LoadedPlugin, request: Request) -> Result<Reply, CallError> {
-        self.invoke(plugin, async |store, instance| {
-            instance
-                .lutetia_plugin_handler()
-                .call_handle(store, &request)
-                .await
+        self.invoke(plugin, move |store, instance| {
+            Box::pin(async move {
+                instance
+                    .lutetia_plugin_handler()
+                    .call_handle(store, &request)
+                    .await
+            })
         })
         .await
     }
 
     /// Runs `call` on a fresh instance of `plugin` under its limits (epoch deadline, Tokio
-    /// timeout, memory limiter) and classifies its failures. Every export goes through here.
-    async fn invoke<T>(
+    /// timeout, memory limiter) and its share of the CPU (see [`scheduler`]), and classifies
+    /// its failures. Every export goes through here.
+    async fn invoke<T: Send + 'static>(
         &self,
         plugin: &LoadedPlugin,
-        call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a bindings::Plugin,
+        ) -> scheduler::CallFuture<'a, wasmtime::Result<T>>
+        + Send
+        + 'static,
     ) -> Result<T, CallError> {
-        let Some(_permit) = plugin.admission.enter().await else {
+        let limits = plugin.context.limits;
+        let Some(permit) = plugin.admission.enter(limits.timeout).await else {
             return Err(CallError::Overloaded(format!(
-                "{} calls of this plugin are running and {} are waiting",
-                plugin.admission.max, plugin.admission.max_waiting
+                "{} calls of this plugin are running and {} may wait, for at most {:?}",
+                plugin.admission.max, plugin.admission.max_waiting, limits.timeout
             )));
         };
-        let limits = plugin.context.limits;
         let mut state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
         state.files = self.files.clone();
         let stderr = state.stderr.clone();
         let memory_hit = state.limiter.exceeded.clone();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(deadline_ticks(limits.timeout));
-        store.epoch_deadline_trap();
+        // Guest code comes back to the executor at every tick: no call holds a worker
+        // thread for longer than one tick, and the scheduler can demote it between two
+        // polls. The deadline is checked at the same moment.
+        let deadline = std::time::Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if std::time::Instant::now() >= deadline {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
 
-        let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
+        let pre = plugin.pre.clone();
+        let run: scheduler::CallFuture<'static, wasmtime::Result<T>> = Box::pin(async move {
+            // The slot is freed when the call really ends, in whichever lane.
+            let _permit = permit;
+            let instance = pre.instantiate_async(&mut store).await?;
             call(&mut store, &instance).await
-        };
-        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, run).await;
+        });
+        let scheduled = self
+            .scheduler
+            .run(run, || Err(wasmtime::Error::msg("the call was cancelled")));
+        let mut watch = CancelWatch(true);
+        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, scheduled).await;
+        watch.0 = false;
         let error = match outcome {
-            Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(error)) => error,
+            Ok((Ok(answer), _lane)) => return Ok(answer),
+            Ok((Err(error), _lane)) => error,
             Err(_elapsed) => return Err(CallError::Timeout(limits.timeout)),
         };
         if memory_hit.load(Ordering::Relaxed) {
@@ -537,16 +580,22 @@ impl Runtime {
     }
 }
 
+/// Logs a call that is dropped before it answered: its caller went away (a visitor closed
+/// the connection), so the guest was interrupted and its slot freed.
+struct CancelWatch(bool);
+
+impl Drop for CancelWatch {
+    fn drop(&mut self) {
+        if self.0 {
+            tracing::info!("plugin call cancelled before it ended: the client went away");
+        }
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         self.stop_ticker.store(true, Ordering::Relaxed);
     }
-}
-
-/// Epoch ticks for a deadline: rounded up, plus one because the current tick is partial.
-fn deadline_ticks(timeout: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_millis().max(1);
-    u64::try_from(timeout.as_millis().div_ceil(tick)).unwrap_or(u64::MAX / 2) + 1
 }
 
 /// One ticker thread per engine (a ticker per call ruins throughput, wasmtime#11814).

@@ -86,7 +86,8 @@ pub struct Limits {
     /// Instances that may run at once (sizes the pooling allocator).
     pub max_instances: u32,
     /// Calls of one plugin that may run at once, so one flooded plugin cannot take every
-    /// instance slot.
+    /// instance slot. Default: 4 per CPU core (between 4 and 64), since the calls of one
+    /// plugin beyond a few per core only queue for the CPU while holding memory.
     pub max_concurrent_per_plugin: u32,
     /// Calls of one plugin that may wait for a running slot (they hold no instance);
     /// beyond that the plugin answers 503 at once.
@@ -96,6 +97,10 @@ pub struct Limits {
     /// call (Python and JavaScript plugins touch megabytes of heap). Costs up to this much
     /// resident memory per slot that has been used.
     pub keep_resident_mb: u32,
+    /// CPU time, in milliseconds, that a call may use in the interactive lane; past it the
+    /// call moves to the background lane, whose threads run at the lowest OS priority, so
+    /// that long calls never slow down short ones (the host's routes, other plugins).
+    pub interactive_cpu_ms: u32,
 }
 
 /// Operator settings for one plugin.
@@ -134,11 +139,20 @@ impl Default for Limits {
             default_timeout_ms: 5_000,
             max_timeout_ms: 60_000,
             max_instances: 256,
-            max_concurrent_per_plugin: 64,
+            max_concurrent_per_plugin: default_concurrency_per_plugin(),
             max_queued_per_plugin: 1024,
             keep_resident_mb: 32,
+            interactive_cpu_ms: 20,
         }
     }
+}
+
+/// 4 calls per core, between 4 and 64.
+fn default_concurrency_per_plugin() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    u32::try_from(cores.saturating_mul(4))
+        .unwrap_or(u32::MAX)
+        .clamp(4, 64)
 }
 
 impl Settings {
@@ -215,6 +229,9 @@ impl Settings {
                 "limits.max-concurrent-per-plugin",
                 "must be between 1 and limits.max-instances",
             );
+        }
+        if l.interactive_cpu_ms == 0 || l.interactive_cpu_ms > 60_000 {
+            return invalid("limits.interactive-cpu-ms", "must be between 1 and 60000");
         }
         if self.site_name.trim().is_empty() {
             return invalid("site-name", "must not be empty");

@@ -19,22 +19,26 @@ impl Runtime {
         plugin: &LoadedPlugin,
         event: Event,
     ) -> Result<Result<(), String>, CallError> {
-        self.invoke(plugin, async |store, instance| {
-            instance
-                .lutetia_plugin_subscriber()
-                .call_on_event(store, &event)
-                .await
+        self.invoke(plugin, move |store, instance| {
+            Box::pin(async move {
+                instance
+                    .lutetia_plugin_subscriber()
+                    .call_on_event(store, &event)
+                    .await
+            })
         })
         .await
     }
 
     /// Calls the plugin's `scheduler.on-schedule` in a fresh instance, under its limits.
     pub async fn run_job(&self, plugin: &LoadedPlugin, job: Job) -> Result<Result<(), String>, CallError> {
-        self.invoke(plugin, async |store, instance| {
-            instance
-                .lutetia_plugin_scheduler()
-                .call_on_schedule(store, &job)
-                .await
+        self.invoke(plugin, move |store, instance| {
+            Box::pin(async move {
+                instance
+                    .lutetia_plugin_scheduler()
+                    .call_on_schedule(store, &job)
+                    .await
+            })
         })
         .await
     }
@@ -47,11 +51,13 @@ impl Runtime {
         plugin: &LoadedPlugin,
         from_version: Option<String>,
     ) -> Result<Result<(), String>, CallError> {
-        self.invoke(plugin, async |store, instance| {
-            instance
-                .lutetia_plugin_lifecycle()
-                .call_migrate(store, from_version.as_deref())
-                .await
+        self.invoke(plugin, move |store, instance| {
+            Box::pin(async move {
+                instance
+                    .lutetia_plugin_lifecycle()
+                    .call_migrate(store, from_version.as_deref())
+                    .await
+            })
         })
         .await
     }
