@@ -7,10 +7,10 @@
 //! synchronous part of host calls: its CPU time, not the time it waits on the database) is
 //! counted; once it passes [`Scheduler::demote_after`], the call is **demoted**: its future
 //! is moved, between two polls, to the **background lane**, a runtime of its own whose
-//! threads run at the lowest OS priority (nice 19 on Linux). There it keeps running
+//! threads run at a low OS priority ([`BACKGROUND_NICE`] on Linux). There it keeps running
 //! whenever the machine has CPU to spare, but every interactive call, the host's own routes
 //! and every other plugin's short calls take precedence: the kernel's scheduler gives a
-//! nice-19 thread about 1.5 % of a core that nice-0 threads want.
+//! nice-10 thread about a tenth of the CPU that a nice-0 thread competing with it gets.
 //!
 //! This is the classic multi-level feedback queue of operating systems (a job that has run
 //! long loses priority to short ones), built from two pieces that already exist: Tokio's
@@ -153,14 +153,20 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Gives the calling thread the lowest scheduling priority (nice 19). On Linux the nice
-/// value is per thread; elsewhere `setpriority` would lower the whole process, so the
-/// background lane is then separated by its thread count only.
+/// Nice value of the background lane's threads. Not 19: a nice-19 thread gets about 1.5 %
+/// of a core against one nice-0 thread, so any other busy process of the machine (the
+/// database, a backup) would starve long calls into their deadline; at 10 it gets about
+/// 10 %, which still leaves short calls nine tenths of the CPU.
+pub(crate) const BACKGROUND_NICE: i32 = 10;
+
+/// Gives the calling thread the background lane's priority. On Linux the nice value is per
+/// thread; elsewhere `setpriority` would lower the whole process, so the background lane
+/// is then separated by its thread count only.
 fn lower_this_thread_priority() {
     #[cfg(target_os = "linux")]
     {
         let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), BACKGROUND_NICE) {
             tracing::warn!(error = %e, "cannot lower the priority of a background-lane thread");
         }
     }
