@@ -253,6 +253,20 @@ impl Host {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// The host's log once it contains `needle`, or the log so far after 20 s: log lines
+    /// reach the test through a pipe, so a line the host wrote before answering may not
+    /// have arrived when the answer does.
+    pub async fn log_with(&self, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let log = self.log();
+            if log.contains(needle) || std::time::Instant::now() >= deadline {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Kills the process (as a crash would) and waits for it.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;

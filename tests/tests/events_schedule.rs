@@ -153,7 +153,7 @@ on_both_backends! {
         let (status, body) = publish(&host, Some("test.secret"), r#"{"n": 1}"#).await;
         assert_eq!(status, 403, "{body}");
         assert!(body.contains("denied"), "{body}");
-        let log = host.log();
+        let log = host.log_with("denied: topic not declared for publishing").await;
         assert!(log.contains("denied: topic not declared for publishing") && log.contains("publisher"), "{log}");
         // Not JSON, and too large.
         let (status, body) = publish(&host, None, "not json").await;

@@ -155,7 +155,7 @@ async fn a_call_whose_client_went_away_is_cancelled() {
         freed,
         "the slot of an abandoned call was not freed before its deadline"
     );
-    let log = host.log();
+    let log = host.log_with("plugin call cancelled").await;
     assert!(
         log.contains("plugin=hostile-cpu") && log.contains("cancelled"),
         "the operator's log says the call was cancelled: {log}"
