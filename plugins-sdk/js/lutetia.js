@@ -433,18 +433,22 @@ const MAYBE_HUGE_NUMBER = /[0-9][eE]|(?<![0-9])[0-9]{309}/;
 const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** The depth limit of data the plugin stored itself: serde_json's (the Rust SDK reads no
+ * deeper, and the host's store checks documents with it on the way in). */
+const STORED_JSON_DEPTH = 127;
+
 /**
- * Whether `text` nests arrays and objects deeper than `limits.MAX_JSON_DEPTH`, without
- * recursing and in whole-string operations. Brackets inside strings are text. Each pass of
+ * Whether `text` nests arrays and objects deeper than `max`, without recursing and in
+ * whole-string operations. Brackets inside strings are text. Each pass of
  * `replaceAll` removes the innermost `[]` pairs, one level of every branch: a balanced
  * document of depth d takes d passes. What no pass removes (`]]…[[…`, a truncated or
  * malformed text) is added as depth, so the answer never under-counts what a parser would
  * descend into before it fails; for valid JSON it is exact.
  * @param {string} text
+ * @param {number} max
  * @returns {boolean}
  */
-function jsonTooDeep(text) {
-  const max = limits.MAX_JSON_DEPTH;
+function jsonTooDeep(text, max) {
   let brackets = 0;
   for (const open of ["[", "{"]) {
     for (let i = text.indexOf(open); i >= 0 && brackets <= max; i = text.indexOf(open, i + 1)) brackets++;
@@ -482,17 +486,17 @@ function strictJsonValue(key, value) {
 class JsonProblem extends Error {}
 
 /**
- * Parses JSON text as the three SDKs do; `Invalid` names `what` and says why not.
- * `checkDepth` false skips the depth limit, for the plugin's own stored data (the host
- * checked it on the way in).
+ * Parses JSON text as the three SDKs do; `Invalid` names `what` and says why not. `maxDepth`
+ * is `limits.MAX_JSON_DEPTH` for what comes from outside the plugin, `STORED_JSON_DEPTH` for
+ * what it stored itself.
  * @param {string} text
  * @param {string} what
- * @param {boolean} [checkDepth]
+ * @param {number} [maxDepth]
  * @returns {any}
  */
-function parseJson(text, what, checkDepth = true) {
-  if (checkDepth && jsonTooDeep(text)) {
-    throw new Invalid(`${what} is JSON nested deeper than ${limits.MAX_JSON_DEPTH} levels (the SDK's limit)`);
+function parseJson(text, what, maxDepth = limits.MAX_JSON_DEPTH) {
+  if (jsonTooDeep(text, maxDepth)) {
+    throw new Invalid(`${what} is JSON nested deeper than ${maxDepth} levels (the SDK's limit)`);
   }
   const strict = MAYBE_HUGE_NUMBER.test(text) || SURROGATE_ESCAPE.test(text);
   try {
@@ -969,11 +973,12 @@ export class Request {
       }
     }
     const text = this.text();
+    // Counted before anything is decoded, and only up to one past the limit.
+    const max = limits.MAX_FORM_FIELDS;
     let fields = 0;
-    for (const pair of text.split("&")) if (pair !== "") fields++;
-    if (fields > limits.MAX_FORM_FIELDS) {
-      throw new Invalid(`the request body is a form of ${fields} fields; the SDK's limit is ${limits.MAX_FORM_FIELDS}`);
-    }
+    const field = /[^&]+/g;
+    while (fields <= max && field.exec(text) !== null) fields++;
+    if (fields > max) throw new Invalid(`the request body is a form of more than ${max} fields (the SDK's limit)`);
     return url.parseQuery(text);
   }
 
@@ -1517,7 +1522,7 @@ export const kv = Object.freeze({
   getJson(key) {
     const text = kv.getText(key);
     if (text === null) return null;
-    return parseJson(text, `the value of ${JSON.stringify(key)}`, false);
+    return parseJson(text, `the value of ${JSON.stringify(key)}`, STORED_JSON_DEPTH);
   },
   /**
    * Stores `value` (text, stored as UTF-8, or bytes) at `key`.
@@ -1685,7 +1690,7 @@ function witFilters(where) {
  */
 function fromWitDocument(d) {
   // The host only stores JSON objects, checked on the way in.
-  const body = parseJson(d.body, `document ${JSON.stringify(d.id)} of ${JSON.stringify(d.collection)}`, false);
+  const body = parseJson(d.body, `document ${JSON.stringify(d.id)} of ${JSON.stringify(d.collection)}`, STORED_JSON_DEPTH);
   return { collection: d.collection, id: d.id, version: Number(d.version), body };
 }
 

@@ -314,7 +314,10 @@ b\r\n--b--";
         // A part without headers is read as one (and refused for its missing name), even
         // when an empty line follows in its data.
         let headerless = b"--b\r\n\r\nline\r\n\r\nmore\r\n--b--";
-        assert_eq!(parse(ct, headerless), Err(Error::Invalid("multipart body: a part has no name".into())));
+        assert_eq!(
+            parse(ct, headerless),
+            Err(Error::Invalid("multipart body: a part has no name".into()))
+        );
     }
 
     #[test]
@@ -323,7 +326,9 @@ b\r\n--b--";
         let body = |n: usize| {
             let mut body = b"--b".to_vec();
             for i in 0..n {
-                body.extend_from_slice(format!("\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n--b").as_bytes());
+                body.extend_from_slice(
+                    format!("\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n--b").as_bytes(),
+                );
             }
             body.extend_from_slice(b"--\r\n");
             body

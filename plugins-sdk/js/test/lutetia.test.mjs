@@ -218,13 +218,34 @@ test("JSON is read as the other SDKs read it", () => {
   assert.equal(new Request({ body: "\uFEFFa" }).text(), "\uFEFFa");
 });
 
+test("stored JSON has serde_json's depth limit (127)", () => {
+  const values = new Map([
+    ["ok", nested(127)],
+    ["deep", nested(128)],
+    ["huge", "[".repeat(100_000)],
+  ]);
+  __bind({ kv: { get: (key) => (values.has(key) ? new TextEncoder().encode(values.get(key)) : undefined) } });
+  try {
+    assert.deepEqual(kv.getJson("ok"), JSON.parse(nested(127)));
+    for (const key of ["deep", "huge"]) {
+      assert.throws(
+        () => kv.getJson(key),
+        (e) => e instanceof Invalid && e.message === `the value of "${key}" is JSON nested deeper than 127 levels (the SDK's limit)`,
+      );
+    }
+  } finally {
+    __bind(undefined);
+  }
+});
+
 test("form fields are limited; escapes are lenient", () => {
   const atLimit = new Request({ body: Array(1000).fill("a=1").join("&&") + "&" }).form();
   assert.equal(atLimit.length, 1000);
   assert.throws(
     () => new Request({ body: Array(1001).fill("a").join("&") }).form(),
-    (e) => e instanceof Invalid && /1001 fields/.test(e.message) && /limit is 1000/.test(e.message),
+    (e) => e instanceof Invalid && /more than 1000 fields \(the SDK's limit\)/.test(e.message),
   );
+  assert.equal(new Request({ body: "a&".repeat(1000) + "&".repeat(5000) }).form().length, 1000);
   assert.deepEqual(new Request({ body: "a=%&b=%4&c=%zz%41&d=%FF&e=%C3&f=100%25+%2B" }).formObject(), {
     a: "%",
     b: "%4",

@@ -106,7 +106,7 @@ def get_json(key: str, default: Any = None) -> Any:
     text = get_str(key)
     if text is None:
         return default
-    return _sdk_json.loads(text, f"the value of {key!r}", check_depth=False)
+    return _sdk_json.loads(text, f"the value of {key!r}", _sdk_json.STORED_JSON_DEPTH)
 
 
 def set_json(key: str, value: Any) -> None:

@@ -173,6 +173,8 @@ def parse(content_type: str, body: bytes) -> List[Part]:
         if data_end < 0:
             raise Invalid("multipart body: a part does not end with the boundary (truncated body?)")
         if len(parts) == MAX_MULTIPART_PARTS:
-            raise Invalid(f"multipart body: more than {MAX_MULTIPART_PARTS} parts (the SDK's limit)")
+            raise Invalid(
+                f"multipart body: more than {MAX_MULTIPART_PARTS} parts (the SDK's limit)"
+            )
         parts.append(_part(headers, body[data_start:data_end]))
         pos = data_end + len(next_delimiter)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Dict, List, Optional, Tuple, overload
 
 from . import _json, multipart, url
@@ -10,6 +12,8 @@ from .errors import Invalid
 from .limits import MAX_FORM_FIELDS
 
 __all__ = ["Params", "User", "Request"]
+
+_FIELD = re.compile(r"[^&]+")
 
 
 class Params(List[Tuple[str, str]]):
@@ -196,10 +200,12 @@ class Request:
                 + (self.header("content-type") or "")
             )
         text = self.text()
-        fields = sum(1 for pair in text.split("&") if pair)
-        if fields > MAX_FORM_FIELDS:
+        # Counted before anything is decoded, and only up to one past the limit.
+        if text.count("&") >= MAX_FORM_FIELDS and any(
+            True for _ in islice(_FIELD.finditer(text), MAX_FORM_FIELDS, None)
+        ):
             raise Invalid(
-                f"request body is a form of {fields} fields; the SDK's limit is {MAX_FORM_FIELDS}"
+                f"request body is a form of more than {MAX_FORM_FIELDS} fields (the SDK's limit)"
             )
         return Params(url.parse_query(text))
 

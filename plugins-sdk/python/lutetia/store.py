@@ -102,7 +102,9 @@ class Document:
     @classmethod
     def _from_wit(cls, d: Any) -> "Document":
         # The host only stores JSON objects, checked on the way in.
-        body = _sdk_json.loads(d.body, f"document {d.id!r} of {d.collection!r}", check_depth=False)
+        body = _sdk_json.loads(
+            d.body, f"document {d.id!r} of {d.collection!r}", _sdk_json.STORED_JSON_DEPTH
+        )
         return cls(d.collection, d.id, int(d.version), body)
 
 

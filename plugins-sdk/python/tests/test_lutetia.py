@@ -538,7 +538,15 @@ class LimitTests(unittest.TestCase):
                 self.assertTrue(_json.too_deep(text), text)
 
     def test_json_is_strict(self) -> None:
-        for bad in ["NaN", "[Infinity]", '{"a": -Infinity}', "1e400", "[-1e400]", "9" * 309, "1" * 400]:
+        for bad in [
+            "NaN",
+            "[Infinity]",
+            '{"a": -Infinity}',
+            "1e400",
+            "[-1e400]",
+            "9" * 309,
+            "1" * 400,
+        ]:
             self.invalid(bad, "not valid JSON")
         self.invalid('"\\ud800"', "lone surrogate")
         self.invalid('{"\\udc00": 1}', "lone surrogate")
@@ -547,18 +555,31 @@ class LimitTests(unittest.TestCase):
         self.invalid("1" * 5000, "not valid JSON")
         self.assertEqual(Request("POST", "/", body='"\\ud83d\\ude00"').json(), "😀")
         self.assertEqual(Request("POST", "/", body='["\\\\ud800"]').json(), ["\\ud800"])
-        self.assertEqual(Request("POST", "/", body="[1e-400, 1e308, 2.5E3]").json(), [0.0, 1e308, 2500.0])
+        self.assertEqual(
+            Request("POST", "/", body="[1e-400, 1e308, 2.5E3]").json(), [0.0, 1e308, 2500.0]
+        )
         self.assertEqual(Request("POST", "/", body="1" + "0" * 300).json(), 10**300)
 
-    def test_recursion_error_becomes_invalid(self) -> None:
+    def test_stored_data_has_serde_json_s_depth(self) -> None:
         from lutetia import _json
 
-        deep = "[" * 100_000 + "]" * 100_000
+        self.assertEqual(_json.STORED_JSON_DEPTH, 127)
+        self.assertEqual(
+            _json.loads(self.nested(127), "v", _json.STORED_JSON_DEPTH),
+            json.loads(self.nested(127)),
+        )
         with self.assertRaises(Invalid) as cm:
-            _json.loads(deep, "stored value", check_depth=False)
-        self.assertIn("nested too deeply", cm.exception.message)
-        # The interpreter is still usable: recursion works again at once.
-        self.assertEqual(len(_json.loads(self.nested(500), "v", check_depth=False)), 1)
+            _json.loads(self.nested(128), "the value of 'k'", _json.STORED_JSON_DEPTH)
+        self.assertEqual(
+            cm.exception.message,
+            "the value of 'k' is JSON nested deeper than 127 levels (the SDK's limit)",
+        )
+        with FakeHost():
+            lutetia.kv.set("deep", "[" * 100_000)
+            with self.assertRaises(Invalid):
+                lutetia.kv.get_json("deep")
+            lutetia.kv.set("ok", self.nested(100))
+            self.assertEqual(lutetia.kv.get_json("ok"), json.loads(self.nested(100)))
 
     def test_event_payload_depth(self) -> None:
         with self.assertRaises(Invalid) as cm:
@@ -573,8 +594,8 @@ class LimitTests(unittest.TestCase):
         self.assertEqual(len(at_limit), limit)
         with self.assertRaises(Invalid) as cm:
             Request("POST", "/", body="&".join(["a"] * (limit + 1))).form()
-        self.assertIn("1001 fields", cm.exception.message)
-        self.assertIn("limit is 1000", cm.exception.message)
+        self.assertIn("more than 1000 fields (the SDK's limit)", cm.exception.message)
+        self.assertEqual(len(Request("POST", "/", body="a&" * limit + "&" * 5000).form()), limit)
         # Malformed escapes are decoded leniently, as browsers do; only `+` and `%XX` change.
         lenient = Request("POST", "/", body="a=%&b=%4&c=%zz%41&d=%FF&e=%C3&f=100%25+%2B").form()
         self.assertEqual(
@@ -611,7 +632,9 @@ class LimitTests(unittest.TestCase):
         ]:
             with self.assertRaises(Invalid, msg=bad) as cm:
                 multipart.parse(ct, bad)
-            self.assertTrue(cm.exception.message.startswith("multipart body: "), cm.exception.message)
+            self.assertTrue(
+                cm.exception.message.startswith("multipart body: "), cm.exception.message
+            )
 
 
 FIREFOX = (
