@@ -87,6 +87,41 @@ declare module "lutetia" {
     formatQuery(params: Iterable<[string, unknown]> | Record<string, unknown>): string;
   };
 
+  /** The limits of the body parsers, the same in the three SDKs; over one: `Invalid`. */
+  export const limits: {
+    /** The deepest nesting of arrays and objects in a JSON body or event payload (`[]` is 1). */
+    readonly MAX_JSON_DEPTH: 64;
+    /** The most fields of an urlencoded form body (empty pairs do not count). */
+    readonly MAX_FORM_FIELDS: 1000;
+    /** The most parts of a `multipart/form-data` body. */
+    readonly MAX_MULTIPART_PARTS: 1000;
+  };
+
+  /** One part of a `multipart/form-data` body: a field, or a file when it has a `filename`. */
+  export class Part {
+    constructor(name: string, filename: string | null, contentType: string | null, data: Uint8Array);
+    /** The form control's name. */
+    name: string;
+    /** The file's name (last path component), for file parts; otherwise null. */
+    filename: string | null;
+    /** The part's declared `Content-Type`, or null. */
+    contentType: string | null;
+    /** The content, exactly as sent. */
+    data: Uint8Array;
+    /** Whether this part is a file input with a file chosen. */
+    readonly isFile: boolean;
+    /** The content as UTF-8 text, or null if it is not UTF-8. */
+    text(): string | null;
+  }
+
+  /** A small `multipart/form-data` parser (RFC 7578). */
+  export const multipart: {
+    /** The `boundary` parameter of a `multipart/form-data` content type, or null. */
+    boundary(contentType: string): string | null;
+    /** The parts, in order; `Invalid` if malformed or over `limits.MAX_MULTIPART_PARTS` parts. */
+    parse(contentType: string, body: string | Uint8Array): Part[];
+  };
+
   // ----- HTML -----------------------------------------------------------------------------
 
   /** Escapes `& < > " '` for element content and quoted attribute values. */
@@ -183,12 +218,14 @@ declare module "lutetia" {
     header(name: string): string | null;
     /** The body as UTF-8 text; `Invalid` if it is not UTF-8. */
     text(): string;
-    /** The body parsed as JSON; `Invalid` if it is not. */
+    /** The body parsed as JSON; `Invalid` if it is not, or is nested deeper than `limits.MAX_JSON_DEPTH`. */
     json(): any;
-    /** The urlencoded form body as pairs; `Invalid` for another content type or bad UTF-8. */
+    /** The urlencoded form body as pairs; `Invalid` for another content type, bad UTF-8 or over `limits.MAX_FORM_FIELDS` fields. */
     form(): Array<[string, string]>;
     /** The form body as an object, the first occurrence of a field winning. */
     formObject(): Record<string, string>;
+    /** The parts of a `multipart/form-data` body; `Invalid` if it is not one or is malformed. */
+    multipart(): Part[];
     /** An absolute link to a path of the plugin (`{mount}/{path}`). */
     link(path: string): string;
   }
@@ -249,7 +286,7 @@ declare module "lutetia" {
     readonly publishedAt: number;
     /** 1 on the first delivery, more on retries. */
     readonly attempt: number;
-    /** The payload parsed; `Invalid` if it is not JSON. */
+    /** The payload parsed; `Invalid` if it is not JSON or is nested deeper than `limits.MAX_JSON_DEPTH`. */
     json(): any;
   }
 

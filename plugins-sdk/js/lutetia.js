@@ -214,7 +214,9 @@ export function catchServiceErrors(handle) {
 // ---------------------------------------------------------------------------------------
 
 const ENCODER = new TextEncoder();
-const LOSSY_DECODER = new TextDecoder("utf-8");
+// `ignoreBOM` keeps a leading U+FEFF as text, as the Rust and Python SDKs do (a JSON body
+// starting with one is then invalid everywhere, not only outside JavaScript).
+const LOSSY_DECODER = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Encodes text as UTF-8 (`string`), or returns the bytes (`Uint8Array`, other views,
@@ -402,6 +404,111 @@ export const url = Object.freeze({
   },
 });
 
+// ---------------------------------------------------------------------------------------
+// Limits and JSON
+// ---------------------------------------------------------------------------------------
+
+/**
+ * The limits of the SDK's request-body parsers, the same in the JavaScript, Rust and Python
+ * SDKs (`docs/plugin-guide.md`, "Request bodies and their limits"). A body over a limit is
+ * refused with `Invalid`, whose message names the limit, before it is decoded.
+ */
+export const limits = Object.freeze({
+  /** The deepest nesting of arrays and objects in a JSON body or event payload (`[]` is 1). */
+  MAX_JSON_DEPTH: 64,
+  /** The most fields of an `application/x-www-form-urlencoded` body (empty pairs do not count). */
+  MAX_FORM_FIELDS: 1000,
+  /** The most parts of a `multipart/form-data` body. */
+  MAX_MULTIPART_PARTS: 1000,
+});
+
+// A JSON string, or the rest of the text after a quote that is never closed: the pattern
+// matches wherever a quote starts, so the scan reads each character once (no retry at the
+// escaped quotes inside, which would be quadratic).
+const JSON_STRING = /"[^"\\]*(?:\\[\s\S][^"\\]*)*(?:"|\\?$)/g;
+const NOT_BRACKET = /[^[\]{}]+/g;
+// Where a number may exceed a double (an exponent, or 309 digits in a row) and where a
+// `\u` escape may leave a lone surrogate: only then does the parse check every value.
+const MAYBE_HUGE_NUMBER = /[0-9][eE]|(?<![0-9])[0-9]{309}/;
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The depth limit of data the plugin stored itself: serde_json's (the Rust SDK reads no
+ * deeper, and the host's store checks documents with it on the way in). */
+const STORED_JSON_DEPTH = 127;
+
+/**
+ * Whether `text` nests arrays and objects deeper than `max`, without recursing and in
+ * whole-string operations. Brackets inside strings are text. Each pass of
+ * `replaceAll` removes the innermost `[]` pairs, one level of every branch: a balanced
+ * document of depth d takes d passes. What no pass removes (`]]…[[…`, a truncated or
+ * malformed text) is added as depth, so the answer never under-counts what a parser would
+ * descend into before it fails; for valid JSON it is exact.
+ * @param {string} text
+ * @param {number} max
+ * @returns {boolean}
+ */
+function jsonTooDeep(text, max) {
+  let brackets = 0;
+  for (const open of ["[", "{"]) {
+    for (let i = text.indexOf(open); i >= 0 && brackets <= max; i = text.indexOf(open, i + 1)) brackets++;
+  }
+  if (brackets <= max) return false;
+  let s = text.indexOf('"') >= 0 ? text.replace(JSON_STRING, "") : text;
+  s = s.replace(NOT_BRACKET, "").replaceAll("{", "[").replaceAll("}", "]");
+  let passes = 0;
+  while (s.includes("[]")) {
+    passes++;
+    if (passes > max) return true;
+    s = s.replaceAll("[]", "");
+  }
+  const firstOpen = s.indexOf("[");
+  return passes + (firstOpen < 0 ? 0 : s.length - firstOpen) > max;
+}
+
+/**
+ * A `JSON.parse` reviver refusing what serde_json refuses and `JSON.parse` lets through:
+ * numbers beyond the range of a double (`1e400` gives `Infinity`) and strings or names with a
+ * lone surrogate (`"\ud800"`).
+ * @param {string} key
+ * @param {unknown} value
+ * @returns {unknown}
+ */
+function strictJsonValue(key, value) {
+  if (typeof value === "number" && !Number.isFinite(value)) throw new JsonProblem("a number is out of the range of a double");
+  if ((typeof value === "string" && LONE_SURROGATE.test(value)) || LONE_SURROGATE.test(key)) {
+    throw new JsonProblem("a \\u escape is a lone surrogate");
+  }
+  return value;
+}
+
+/** What `strictJsonValue` throws, to tell it from the reviver's other errors. */
+class JsonProblem extends Error {}
+
+/**
+ * Parses JSON text as the three SDKs do; `Invalid` names `what` and says why not. `maxDepth`
+ * is `limits.MAX_JSON_DEPTH` for what comes from outside the plugin, `STORED_JSON_DEPTH` for
+ * what it stored itself.
+ * @param {string} text
+ * @param {string} what
+ * @param {number} [maxDepth]
+ * @returns {any}
+ */
+function parseJson(text, what, maxDepth = limits.MAX_JSON_DEPTH) {
+  if (jsonTooDeep(text, maxDepth)) {
+    throw new Invalid(`${what} is JSON nested deeper than ${maxDepth} levels (the SDK's limit)`);
+  }
+  const strict = MAYBE_HUGE_NUMBER.test(text) || SURROGATE_ESCAPE.test(text);
+  try {
+    return strict ? JSON.parse(text, strictJsonValue) : JSON.parse(text);
+  } catch (e) {
+    if (e instanceof SyntaxError || e instanceof JsonProblem) throw new Invalid(`${what} is not valid JSON: ${e.message}`);
+    // The engine's own limits: "too much recursion" (an InternalError in SpiderMonkey) on
+    // data deeper than its stack, "out of memory".
+    throw new Invalid(`${what} could not be parsed as JSON: ${errorMessage(e)}`);
+  }
+}
+
 /**
  * An object from pairs, the first occurrence of a name winning (`__proto__` is an ordinary
  * key).
@@ -418,6 +525,221 @@ function firstWins(pairs) {
   }
   return out;
 }
+
+// ---------------------------------------------------------------------------------------
+// multipart/form-data
+// ---------------------------------------------------------------------------------------
+
+/** One part of a `multipart/form-data` body: a form field, or a file when it has a `filename`. */
+export class Part {
+  /**
+   * @param {string} name the form control's name
+   * @param {string | null} filename the file's name as the browser sent it (last path component)
+   * @param {string | null} contentType the part's declared `Content-Type`
+   * @param {Uint8Array} data the content, exactly as sent
+   */
+  constructor(name, filename, contentType, data) {
+    /** The form control's name. */
+    this.name = name;
+    /** The file's name (last path component), for file parts; otherwise null. */
+    this.filename = filename;
+    /** The part's declared `Content-Type`, or null. */
+    this.contentType = contentType;
+    /** The content, exactly as sent. */
+    this.data = data;
+  }
+
+  /** Whether this part is a file input with a file chosen. */
+  get isFile() {
+    return this.filename !== null && this.filename !== "";
+  }
+
+  /**
+   * The content as UTF-8 text, or null if it is not UTF-8.
+   * @returns {string | null}
+   */
+  text() {
+    return invalidUtf8At(this.data) < 0 ? LOSSY_DECODER.decode(this.data) : null;
+  }
+}
+
+// A quoted parameter value: only `\"` and `\\` are escapes (browsers send Windows paths with
+// bare backslashes). Each alternative starts differently, so the scan never backtracks.
+const QUOTED_VALUE = /"((?:[^"\\]+|\\["\\]|\\(?!["\\]))*)(?:"|$)/y;
+
+/**
+ * `key=value; key="quoted \"value\""` parameters of a header value, in order.
+ * @param {string} s
+ * @returns {Array<[string, string]>}
+ */
+function headerParams(s) {
+  /** @type {Array<[string, string]>} */
+  const out = [];
+  const n = s.length;
+  let i = 0;
+  for (;;) {
+    while (i < n && (s[i] === ";" || /\s/.test(s[i]))) i++;
+    const eq = s.indexOf("=", i);
+    if (eq < 0) return out;
+    const key = s.slice(i, eq).trim();
+    if (key === "") return out;
+    i = eq + 1;
+    QUOTED_VALUE.lastIndex = i;
+    const quoted = QUOTED_VALUE.exec(s);
+    if (quoted !== null) {
+      out.push([key, quoted[1].replace(/\\(["\\])/g, "$1")]);
+      const end = s.indexOf(";", QUOTED_VALUE.lastIndex);
+      i = end < 0 ? n : end;
+    } else {
+      const end = s.indexOf(";", i) < 0 ? n : s.indexOf(";", i);
+      out.push([key, s.slice(i, end).trim()]);
+      i = end;
+    }
+  }
+}
+
+/**
+ * Where `needle` first occurs in `haystack` at or after `from`, or -1.
+ * @param {Uint8Array} haystack
+ * @param {Uint8Array} needle (not empty)
+ * @param {number} from
+ * @returns {number}
+ */
+function indexOfBytes(haystack, needle, from) {
+  const last = haystack.length - needle.length;
+  for (let i = haystack.indexOf(needle[0], from); i >= 0 && i <= last; i = haystack.indexOf(needle[0], i + 1)) {
+    let k = 1;
+    while (k < needle.length && haystack[i + k] === needle[k]) k++;
+    if (k === needle.length) return i;
+  }
+  return -1;
+}
+
+/**
+ * @param {Uint8Array} b
+ * @param {Uint8Array} prefix
+ * @param {number} at
+ * @returns {boolean}
+ */
+function startsWithAt(b, prefix, at) {
+  if (at + prefix.length > b.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (b[at + k] !== prefix[k]) return false;
+  return true;
+}
+
+const CRLF = ENCODER.encode("\r\n");
+const CRLFCRLF = ENCODER.encode("\r\n\r\n");
+const DASHES = ENCODER.encode("--");
+
+/**
+ * One part from its header block and content.
+ * @param {string} headers
+ * @param {Uint8Array} data
+ * @returns {Part}
+ */
+function multipartPart(headers, data) {
+  /** @type {string | null} */ let name = null;
+  /** @type {string | null} */ let filename = null;
+  /** @type {string | null} */ let filenameStar = null;
+  /** @type {string | null} */ let contentType = null;
+  for (const line of headers.split("\r\n")) {
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    if (colon < 0) throw new Invalid(`multipart body: malformed part header ${JSON.stringify(line)}`);
+    const key = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1);
+    if (key === "content-disposition") {
+      const semi = value.indexOf(";");
+      const kind = (semi < 0 ? value : value.slice(0, semi)).trim();
+      if (kind.toLowerCase() !== "form-data") {
+        throw new Invalid(`multipart body: part disposition is ${JSON.stringify(kind)}, not form-data`);
+      }
+      for (const [k, v] of headerParams(semi < 0 ? "" : value.slice(semi + 1))) {
+        const lower = k.toLowerCase();
+        if (lower === "name") name = v;
+        else if (lower === "filename") filename = v;
+        else if (lower === "filename*") {
+          // RFC 8187: UTF-8''%e2%82%ac.txt
+          const pieces = v.split("'");
+          filenameStar = pieces.length >= 3 && pieces[0].toLowerCase() === "utf-8" ? url.decode(pieces.slice(2).join("'")) : null;
+        }
+      }
+    } else if (key === "content-type") {
+      contentType = value.trim();
+    }
+  }
+  if (name === null) throw new Invalid("multipart body: a part has no name");
+  let chosen = filenameStar !== null ? filenameStar : filename;
+  // Keep the last path component: old browsers sent C:\Users\...\photo.jpg.
+  if (chosen !== null) chosen = chosen.replaceAll("\\", "/").split("/").pop() ?? "";
+  return new Part(name, chosen, contentType, data);
+}
+
+/** A small `multipart/form-data` parser (RFC 7578), as in the Rust and Python SDKs. */
+export const multipart = Object.freeze({
+  /**
+   * The `boundary` parameter of a `multipart/form-data` content type, or null.
+   * @param {string} contentType
+   * @returns {string | null}
+   */
+  boundary(contentType) {
+    const text = String(contentType);
+    const semi = text.indexOf(";");
+    const essence = (semi < 0 ? text : text.slice(0, semi)).trim().toLowerCase();
+    if (essence !== "multipart/form-data" || semi < 0) return null;
+    for (const [k, v] of headerParams(text.slice(semi + 1))) {
+      if (k.toLowerCase() === "boundary" && v.length > 0 && v.length <= 70) return v;
+    }
+    return null;
+  },
+  /**
+   * Parses a `multipart/form-data` body into its parts, in order; `Invalid` says what is
+   * wrong, including a body of more than `limits.MAX_MULTIPART_PARTS` parts.
+   * @param {string} contentType
+   * @param {string | Uint8Array} bytes the body (text is taken as UTF-8)
+   * @returns {Part[]}
+   */
+  parse(contentType, bytes) {
+    const body = toBytes(bytes, "the body");
+    const b = multipart.boundary(contentType);
+    if (b === null) throw new Invalid("multipart body: the content type is not multipart/form-data with a boundary");
+    const delimiter = ENCODER.encode("--" + b);
+    const nextDelimiter = ENCODER.encode("\r\n--" + b);
+    let pos;
+    if (startsWithAt(body, delimiter, 0)) {
+      pos = delimiter.length;
+    } else {
+      const found = indexOfBytes(body, nextDelimiter, 0);
+      if (found < 0) throw new Invalid("multipart body: no boundary found");
+      pos = found + nextDelimiter.length;
+    }
+    /** @type {Part[]} */
+    const parts = [];
+    for (;;) {
+      if (startsWithAt(body, DASHES, pos)) return parts;
+      while (pos < body.length && (body[pos] === 0x20 || body[pos] === 0x09)) pos++;
+      if (!startsWithAt(body, CRLF, pos)) throw new Invalid("multipart body: a boundary line is not followed by a line break");
+      pos += 2;
+      // The headers end with an empty line; a part without headers starts with it.
+      let headersEnd = pos;
+      let dataStart = pos + 2;
+      if (!startsWithAt(body, CRLF, pos)) {
+        headersEnd = indexOfBytes(body, CRLFCRLF, pos);
+        if (headersEnd < 0) throw new Invalid("multipart body: a part's headers do not end");
+        dataStart = headersEnd + 4;
+      }
+      const headerBytes = body.subarray(pos, headersEnd);
+      if (invalidUtf8At(headerBytes) >= 0) throw new Invalid("multipart body: a part's headers are not UTF-8");
+      const dataEnd = indexOfBytes(body, nextDelimiter, dataStart);
+      if (dataEnd < 0) throw new Invalid("multipart body: a part does not end with the boundary (truncated body?)");
+      if (parts.length === limits.MAX_MULTIPART_PARTS) {
+        throw new Invalid(`multipart body: more than ${limits.MAX_MULTIPART_PARTS} parts (the SDK's limit)`);
+      }
+      parts.push(multipartPart(LOSSY_DECODER.decode(headerBytes), body.slice(dataStart, dataEnd)));
+      pos = dataEnd + nextDelimiter.length;
+    }
+  },
+});
 
 // ---------------------------------------------------------------------------------------
 // HTML
@@ -625,21 +947,21 @@ export class Request {
   }
 
   /**
-   * The body parsed as JSON; `Invalid` if it is not UTF-8 or not JSON.
+   * The body parsed as JSON; `Invalid` if it is not UTF-8 or not JSON. As in the Rust and
+   * Python SDKs, a body nested deeper than `limits.MAX_JSON_DEPTH` levels is refused before it
+   * is parsed, and numbers beyond the range of a double and lone surrogate escapes (`"\\ud800"`)
+   * are invalid.
    * @returns {any}
    */
   json() {
-    const text = this.text();
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new Invalid(`the request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
-    }
+    return parseJson(this.text(), "the request body");
   }
 
   /**
    * The body decoded as `application/x-www-form-urlencoded` `[name, value]` pairs, in order.
-   * `Invalid` if the request has another content type or the body is not UTF-8.
+   * `Invalid` if the request has another content type, the body is not UTF-8 or it has more
+   * than `limits.MAX_FORM_FIELDS` fields. Malformed percent-escapes are decoded leniently, as
+   * browsers do (see `url`).
    * @returns {Array<[string, string]>}
    */
   form() {
@@ -650,7 +972,14 @@ export class Request {
         throw new Invalid(`expected an application/x-www-form-urlencoded body, got ${contentType}`);
       }
     }
-    return url.parseQuery(this.text());
+    const text = this.text();
+    // Counted before anything is decoded, and only up to one past the limit.
+    const max = limits.MAX_FORM_FIELDS;
+    let fields = 0;
+    const field = /[^&]+/g;
+    while (fields <= max && field.exec(text) !== null) fields++;
+    if (fields > max) throw new Invalid(`the request body is a form of more than ${max} fields (the SDK's limit)`);
+    return url.parseQuery(text);
   }
 
   /**
@@ -659,6 +988,17 @@ export class Request {
    */
   formObject() {
     return firstWins(this.form());
+  }
+
+  /**
+   * The parts of a `multipart/form-data` body (a form with file inputs), in order; `Invalid`
+   * if it is not one, is malformed or has more than `limits.MAX_MULTIPART_PARTS` parts.
+   * @returns {Part[]}
+   */
+  multipart() {
+    const contentType = this.header("content-type");
+    if (contentType === null) throw new Invalid("the request has no content-type");
+    return multipart.parse(contentType, this.body);
   }
 
   /**
@@ -897,15 +1237,12 @@ export class Event {
     this.attempt = Number(e.attempt);
   }
   /**
-   * The payload parsed; `Invalid` if it is not JSON.
+   * The payload parsed; `Invalid` if it is not JSON or is nested deeper than
+   * `limits.MAX_JSON_DEPTH` levels (another plugin wrote it).
    * @returns {any}
    */
   json() {
-    try {
-      return JSON.parse(this.payload);
-    } catch (e) {
-      throw new Invalid(`the event payload is not valid JSON: ${errorMessage(e)}`);
-    }
+    return parseJson(this.payload, "the event payload");
   }
 }
 
@@ -1185,11 +1522,7 @@ export const kv = Object.freeze({
   getJson(key) {
     const text = kv.getText(key);
     if (text === null) return null;
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new Invalid(`the value of ${JSON.stringify(key)} is not valid JSON: ${errorMessage(e)}`);
-    }
+    return parseJson(text, `the value of ${JSON.stringify(key)}`, STORED_JSON_DEPTH);
   },
   /**
    * Stores `value` (text, stored as UTF-8, or bytes) at `key`.
@@ -1356,12 +1689,8 @@ function witFilters(where) {
  * @returns {StoredDocument}
  */
 function fromWitDocument(d) {
-  let body;
-  try {
-    body = JSON.parse(d.body);
-  } catch (e) {
-    throw new Invalid(`document ${JSON.stringify(d.id)} of ${JSON.stringify(d.collection)} is not JSON: ${errorMessage(e)}`);
-  }
+  // The host only stores JSON objects, checked on the way in.
+  const body = parseJson(d.body, `document ${JSON.stringify(d.id)} of ${JSON.stringify(d.collection)}`, STORED_JSON_DEPTH);
   return { collection: d.collection, id: d.id, version: Number(d.version), body };
 }
 

@@ -27,8 +27,13 @@ pub struct Event {
 }
 
 impl Event {
-    /// Parses the payload as JSON into `T`.
+    /// Parses the payload as JSON into `T`; a payload nested deeper than
+    /// [`limits::MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) levels is
+    /// [`Error::Invalid`], as in the Python and JavaScript SDKs.
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, Error> {
+        if crate::limits::json_too_deep(self.payload.as_bytes()) {
+            return Err(crate::limits::too_deep("event payload"));
+        }
         serde_json::from_str(&self.payload).map_err(|e| Error::Invalid(format!("event payload: {e}")))
     }
 }

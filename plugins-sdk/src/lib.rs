@@ -48,6 +48,7 @@ pub mod events;
 pub mod files;
 pub mod html;
 pub mod kv;
+pub mod limits;
 pub mod log;
 pub mod mail;
 pub mod multipart;

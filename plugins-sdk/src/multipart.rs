@@ -72,7 +72,9 @@ pub fn boundary(content_type: &str) -> Option<String> {
         .filter(|b| !b.is_empty() && b.len() <= 70)
 }
 
-/// Parses a `multipart/form-data` body; [`Error::Invalid`] says what is wrong.
+/// Parses a `multipart/form-data` body; [`Error::Invalid`] says what is wrong, including
+/// a body of more than [`limits::MAX_MULTIPART_PARTS`](crate::limits::MAX_MULTIPART_PARTS)
+/// parts.
 pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, Error> {
     let invalid = |m: &str| Error::Invalid(format!("multipart body: {m}"));
     let boundary = boundary(content_type)
@@ -100,14 +102,23 @@ pub fn parse(content_type: &str, body: &[u8]) -> Result<Vec<Part>, Error> {
             return Err(invalid("a boundary line is not followed by a line break"));
         }
         pos += 2;
-        let headers_end = find(body, b"\r\n\r\n", pos)
-            .or_else(|| body[pos..].starts_with(b"\r\n").then_some(pos.saturating_sub(2)))
-            .ok_or_else(|| invalid("a part's headers do not end"))?;
+        // The headers end with an empty line; a part without headers starts with it.
+        let (headers_end, data_start) = if body[pos..].starts_with(b"\r\n") {
+            (pos, pos + 2)
+        } else {
+            let end = find(body, b"\r\n\r\n", pos).ok_or_else(|| invalid("a part's headers do not end"))?;
+            (end, end + 4)
+        };
         let headers = std::str::from_utf8(&body[pos..headers_end])
             .map_err(|_| invalid("a part's headers are not UTF-8"))?;
-        let data_start = headers_end + 4;
         let data_end = find(body, &next_delimiter, data_start)
             .ok_or_else(|| invalid("a part does not end with the boundary (truncated body?)"))?;
+        if parts.len() == crate::limits::MAX_MULTIPART_PARTS {
+            return Err(invalid(&format!(
+                "more than {} parts (the SDK's limit)",
+                crate::limits::MAX_MULTIPART_PARTS
+            )));
+        }
         parts.push(part(headers, &body[data_start..data_end]).map_err(|m| invalid(&m))?);
         pos = data_end + next_delimiter.len();
     }
@@ -170,7 +181,8 @@ fn params(s: &str) -> Vec<(String, String)> {
             chars.next();
             while let Some(c) = chars.next() {
                 match c {
-                    '\\' => value.extend(chars.next()),
+                    // Only `\"` and `\\` are escapes: browsers send Windows paths as is.
+                    '\\' if matches!(chars.peek(), Some('"' | '\\')) => value.extend(chars.next()),
                     '"' => break,
                     c => value.push(c),
                 }
@@ -281,9 +293,51 @@ b\r\n--b--";
             b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\ntruncated",
             b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--",
             b"--bX\r\n",
+            // A part without headers (so without a name), with nothing after it: the
+            // parser once sliced backwards here and panicked.
+            b"--b\r\n\r\ndata\r\n--b--",
+            b"--b\r\n\r\n",
+            b"--b\r\n",
+            b"--b",
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n",
+            b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n",
+            b"--b\r\n\xff: x\r\n\r\nx\r\n--b--",
+            b"--b\r\nno colon\r\n\r\nx\r\n--b--",
+            b"--b\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--b--",
         ] {
-            assert!(parse(ct, body).is_err(), "{body:?}");
+            match parse(ct, body) {
+                Err(Error::Invalid(why)) => assert!(why.starts_with("multipart body: "), "{why}"),
+                other => panic!("{body:?}: {other:?}"),
+            }
         }
         assert!(parse("text/plain", b"--b--").is_err());
+        // A part without headers is read as one (and refused for its missing name), even
+        // when an empty line follows in its data.
+        let headerless = b"--b\r\n\r\nline\r\n\r\nmore\r\n--b--";
+        assert_eq!(
+            parse(ct, headerless),
+            Err(Error::Invalid("multipart body: a part has no name".into()))
+        );
+    }
+
+    #[test]
+    fn the_number_of_parts_is_limited() {
+        let ct = "multipart/form-data; boundary=b";
+        let body = |n: usize| {
+            let mut body = b"--b".to_vec();
+            for i in 0..n {
+                body.extend_from_slice(
+                    format!("\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nv\r\n--b").as_bytes(),
+                );
+            }
+            body.extend_from_slice(b"--\r\n");
+            body
+        };
+        let max = crate::limits::MAX_MULTIPART_PARTS;
+        assert_eq!(parse(ct, &body(max)).map(|p| p.len()), Ok(max));
+        match parse(ct, &body(max + 1)) {
+            Err(Error::Invalid(why)) => assert!(why.contains("more than 1000 parts"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -302,7 +302,10 @@ impl Request {
 
     /// Deserializes the body as JSON; [`Error::Invalid`] says why it could not.
     ///
-    /// The `content-type` header is not checked.
+    /// The `content-type` header is not checked. A body nested deeper than
+    /// [`limits::MAX_JSON_DEPTH`](crate::limits::MAX_JSON_DEPTH) levels is refused before
+    /// it is parsed; numbers beyond the range of `f64`, `NaN` and lone surrogate escapes
+    /// (`"\ud800"`) are invalid, as in the Python and JavaScript SDKs.
     ///
     /// ```
     /// use lutetia_sdk::Request;
@@ -321,6 +324,9 @@ impl Request {
     /// # Ok::<(), lutetia_sdk::Error>(())
     /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        if crate::limits::json_too_deep(&self.body) {
+            return Err(crate::limits::too_deep("request body"));
+        }
         serde_json::from_slice(&self.body)
             .map_err(|e| Error::Invalid(format!("request body is not valid JSON: {e}")))
     }
@@ -329,8 +335,10 @@ impl Request {
     /// `(name, value)` pairs, in order.
     ///
     /// [`Error::Invalid`] if the request has a `content-type` other than
-    /// `application/x-www-form-urlencoded` (a `multipart/form-data` upload, for example)
-    /// or a body that is not UTF-8.
+    /// `application/x-www-form-urlencoded` (a `multipart/form-data` upload, for example),
+    /// a body that is not UTF-8, or more than
+    /// [`limits::MAX_FORM_FIELDS`](crate::limits::MAX_FORM_FIELDS) fields. Malformed
+    /// percent-escapes are decoded leniently, as browsers do (see [`url`](crate::url)).
     ///
     /// ```
     /// use lutetia_sdk::Request;
@@ -352,7 +360,21 @@ impl Request {
                 )));
             }
         }
-        Ok(crate::url::parse_query(self.text()?))
+        let text = self.text()?;
+        let max = crate::limits::MAX_FORM_FIELDS;
+        // Counted before anything is decoded, and only up to one past the limit.
+        if text
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .take(max + 1)
+            .count()
+            > max
+        {
+            return Err(Error::Invalid(format!(
+                "request body is a form of more than {max} fields (the SDK's limit)"
+            )));
+        }
+        Ok(crate::url::parse_query(text))
     }
 
     /// Parses a `multipart/form-data` body (a form with `enctype="multipart/form-data"`,
@@ -645,6 +667,50 @@ mod tests {
         match bad.json::<serde_json::Value>() {
             Err(Error::Invalid(why)) => assert!(why.contains("not valid JSON"), "{why}"),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_limits_and_strictness() {
+        let invalid = |body: &str| match Request::new("POST", "/")
+            .with_body(body)
+            .json::<serde_json::Value>()
+        {
+            Err(Error::Invalid(why)) => why,
+            other => panic!("{body:.80}: {other:?}"),
+        };
+        let max = crate::limits::MAX_JSON_DEPTH;
+        let nested = |d: usize| "[".repeat(d) + &"]".repeat(d);
+        let ok: serde_json::Value = Request::new("POST", "/")
+            .with_body(nested(max))
+            .json()
+            .expect("depth 64");
+        assert!(ok.is_array());
+        assert!(invalid(&nested(max + 1)).contains("nested deeper than 64 levels"));
+        // The body of the bug report: 2.6 KB of unclosed brackets.
+        assert!(invalid(&"[".repeat(2600)).contains("nested deeper than 64 levels"));
+        for bad in [
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e400",
+            "-1e400",
+            "\"\\ud800\"",
+            "\u{feff}{}",
+            "{\"a\":1,}",
+        ] {
+            assert!(invalid(bad).contains("not valid JSON"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn form_fields_are_limited() {
+        let max = crate::limits::MAX_FORM_FIELDS;
+        let form = |n: usize| Request::new("POST", "/").with_body(vec!["a=1"; n].join("&&"));
+        assert_eq!(form(max).form().map(|f| f.len()), Ok(max));
+        match form(max + 1).form() {
+            Err(Error::Invalid(why)) => assert!(why.contains("more than 1000 fields"), "{why}"),
+            other => panic!("{other:?}"),
         }
     }
 

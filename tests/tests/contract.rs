@@ -309,6 +309,22 @@ impl Site {
             .unwrap_or_else(|| panic!("not an HTTP answer: {text}"))
     }
 
+    /// `POST /p/ID{path}` with `content-type` and `body`.
+    async fn post(&self, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> Answer {
+        self.call(Method::POST, path, &[("content-type", content_type)], body)
+            .await
+    }
+
+    /// The plugin still serves: the request after a refused one gets the exact answer.
+    async fn still_serves(&self, after: &str) {
+        let text = self.get("/text").await;
+        assert_eq!(
+            (text.status, text.body.as_slice()),
+            (200, TEXT.as_bytes()),
+            "after {after}"
+        );
+    }
+
     /// Waits until a line of the host's log satisfies `found`; returns that line.
     async fn log_line(&self, found: impl Fn(&str) -> bool) -> String {
         let deadline = tokio::time::Instant::now() + PATIENCE;
@@ -619,6 +635,209 @@ contract! {
         for bad in ["{\"a\":", "not json", "", "{'a': 1}"] {
             site.call(Method::POST, "/json", &[], bad).await.error(400, "invalid");
         }
+    }
+
+    async fn json_bodies_over_the_sdk_limits_are_invalid(lang: Lang) {
+        let site = Site::start(lang, Backend::Sqlite).await;
+        let json_type = "application/json";
+        let nested = |depth: usize| "[".repeat(depth) + &"]".repeat(depth);
+        // At the limit (64 levels, the same in the three SDKs): parsed and echoed.
+        let answer = site.post("/json", json_type, nested(64)).await;
+        let deep: Value = serde_json::from_str(&nested(64)).expect("JSON");
+        assert_eq!(answer.json(200), json!({ "received": deep }));
+        let cases: Vec<(&str, String)> = vec![
+            ("65 levels", nested(65)),
+            ("65 levels of objects", "{\"a\":".repeat(65) + "1" + &"}".repeat(65)),
+            ("mixed", "{\"a\":[".repeat(33) + &"]}".repeat(33)),
+            // The bug report: 2.6 KB of brackets made a Python plugin raise RecursionError.
+            ("2.6 KB unclosed", "[".repeat(2600)),
+            ("1.5 MB unclosed", "[".repeat(1_500_000)),
+            ("1 MB balanced", nested(500_000)),
+        ];
+        for (what, body) in cases {
+            let answer = site.post("/json", json_type, body).await;
+            answer.error(400, "invalid");
+            let message = answer.json(400)["message"].as_str().unwrap_or_default().to_owned();
+            assert!(message.contains("64 levels"), "{what}: the message names the limit: {message}");
+            site.still_serves(what).await;
+        }
+        // Brackets inside strings are text, escaped quotes included.
+        let text = format!("[\"{}\\\"{}\"]", "[".repeat(10_000), "{".repeat(10_000));
+        let answer = site.post("/json", json_type, text.clone()).await;
+        assert_eq!(answer.json(200)["received"], serde_json::from_str::<Value>(&text).expect("JSON"));
+
+        // Wide is fine: 100 000 array items and an object of 20 000 members round-trip.
+        let members: Vec<String> = (0..20_000).map(|i| format!("\"k{i}\":{i}")).collect();
+        let wide = format!("[{},{{{}}}]", vec!["{\"k\":[1]}"; 100_000].join(","), members.join(","));
+        let answer = site.post("/json", json_type, wide.clone()).await;
+        assert_eq!(answer.json(200)["received"], serde_json::from_str::<Value>(&wide).expect("JSON"));
+
+        // What serde_json refuses, every SDK refuses (a Python plugin trapped on the first
+        // five when it echoed them; JavaScript accepted them).
+        for bad in [
+            "NaN", "[Infinity]", "{\"a\":-Infinity}", "1e400", "[-1e400]", "\"\\ud800\"",
+            "{\"\\udc00\":1}", "\u{feff}{}", "[1,]", "{\"a\" 1}",
+        ] {
+            site.post("/json", json_type, bad).await.error(400, "invalid");
+            site.still_serves(bad).await;
+        }
+        site.post("/json", json_type, b"[\"\xff\"]".to_vec()).await.error(400, "invalid");
+        // Paired surrogate escapes are one character; tiny numbers are 0.
+        let answer = site.post("/json", json_type, "[\"\\ud83d\\udeb2\",1e-400]").await;
+        let received = answer.json(200)["received"].clone();
+        assert_eq!((received[0].as_str(), received[1].as_f64()), (Some("🚲"), Some(0.0)), "{received}");
+    }
+
+    async fn form_bodies_over_the_sdk_limits_are_invalid(lang: Lang) {
+        let site = Site::start(lang, Backend::Sqlite).await;
+        let form_type = "application/x-www-form-urlencoded";
+        let fields = |n: usize| (0..n).map(|i| format!("f{i}={i}")).collect::<Vec<_>>().join("&");
+        // 1000 fields (the same limit in the three SDKs), empty pairs not counted.
+        let answer = site.post("/form", form_type, fields(1000) + "&&&").await;
+        let object = answer.json(200);
+        assert_eq!(object.as_object().map(serde_json::Map::len), Some(1000));
+        assert_eq!(object["f999"], "999");
+        for (what, body) in [
+            ("1001 fields", fields(1001)),
+            ("a million fields", "a&".repeat(1_000_000)),
+        ] {
+            let answer = site.post("/form", form_type, body).await;
+            answer.error(400, "invalid");
+            let message = answer.json(400)["message"].as_str().unwrap_or_default().to_owned();
+            assert!(message.contains("1000"), "{what}: the message names the limit: {message}");
+            site.still_serves(what).await;
+        }
+        site.post("/form", form_type, b"a=\xff\xfe".to_vec()).await.error(400, "invalid");
+        site.still_serves("invalid UTF-8").await;
+        // Malformed percent-escapes decode leniently, as browsers do, the same everywhere.
+        let answer = site.post("/form", form_type, "a=%&b=%4&c=%zz%41&d=%FF&e=%C3&f=100%25+%2B&g=%E2%82").await;
+        assert_eq!(
+            answer.json(200),
+            json!({ "a": "%", "b": "%4", "c": "%zzA", "d": "\u{FFFD}", "e": "\u{FFFD}", "f": "100% +", "g": "\u{FFFD}" })
+        );
+        // A big value is decoded in one piece.
+        let answer = site.post("/form", form_type, format!("v={}", "%41".repeat(600_000))).await;
+        assert_eq!(answer.json(200)["v"].as_str().map(str::len), Some(600_000));
+    }
+
+    async fn multipart_bodies_are_parsed_or_invalid(lang: Lang) {
+        // Without the files grant: the host then hands multipart bodies over unread (with
+        // it, the host checks uploads itself and refuses malformed ones before the plugin).
+        let no_files = |manifest: &str| {
+            let start = manifest.find("[capabilities.files]").expect("the manifest grants files");
+            let end = manifest[start..].find("\n\n").map_or(manifest.len(), |n| start + n + 2);
+            format!("{}{}", &manifest[..start], &manifest[end..])
+        };
+        let setup = Setup { edit: Some(&no_files), ..Setup::default() };
+        let site = Site::start_with(lang, Backend::Sqlite, setup).await;
+        let ct = "multipart/form-data; boundary=----b0undary";
+        let body = b"------b0undary\r\n\
+Content-Disposition: form-data; name=\"title\"\r\n\r\n\
+Nid-de-poule \xc3\xa9\r\n\
+------b0undary\r\n\
+Content-Disposition: form-data; name=\"photo\"; filename=\"C:\\Users\\x\\trou.png\"\r\n\
+Content-Type: image/png\r\n\r\n\
+\x89PNG\r\n\x1a\n\r\n--not-it\r\n\
+------b0undary\r\n\
+Content-Disposition: form-data; name=\"empty\"; filename=\"\"\r\n\r\n\
+\r\n\
+------b0undary--\r\n";
+        let answer = site.post("/multipart", ct, body.to_vec()).await;
+        assert_eq!(
+            answer.json(200),
+            json!({ "parts": [
+                { "name": "title", "filename": null, "content_type": null, "size": 15, "text": "Nid-de-poule é" },
+                { "name": "photo", "filename": "trou.png", "content_type": "image/png", "size": 18, "text": null },
+                { "name": "empty", "filename": "", "content_type": null, "size": 0, "text": "" },
+            ] })
+        );
+        let ct = "multipart/form-data; boundary=b";
+        let part = "\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nv\r\n--b";
+        let parts = |n: usize| format!("--b{}--\r\n", part.repeat(n));
+        assert_eq!(site.post("/multipart", ct, parts(1000)).await.json(200)["parts"].as_array().map(Vec::len), Some(1000));
+        let malformed: Vec<(&str, Vec<u8>)> = vec![
+            ("1001 parts", parts(1001).into_bytes()),
+            // A part without headers: the Rust SDK panicked on it (a trap, 500).
+            ("no headers", b"--b\r\n\r\ndata\r\n--b--".to_vec()),
+            ("no headers, no end", b"--b\r\n\r\n".to_vec()),
+            ("empty", Vec::new()),
+            ("no boundary", b"just text".to_vec()),
+            ("truncated", b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nhalf".to_vec()),
+            ("headers never end", b"--b\r\nContent-Disposition: form-data; name=\"a\"\r\n".to_vec()),
+            ("headers not UTF-8", b"--b\r\nX: \xff\r\n\r\nx\r\n--b--".to_vec()),
+            ("no name", b"--b\r\nContent-Disposition: form-data\r\n\r\nx\r\n--b--".to_vec()),
+            ("not form-data", b"--b\r\nContent-Disposition: attachment; name=\"a\"\r\n\r\nx\r\n--b--".to_vec()),
+            ("boundary run on", b"--bX\r\n".to_vec()),
+        ];
+        for (what, body) in malformed {
+            let answer = site.post("/multipart", ct, body).await;
+            assert_eq!(answer.status, 400, "{what}: {}", answer.text());
+            answer.error(400, "invalid");
+            site.still_serves(what).await;
+        }
+        site.post("/multipart", "text/plain", "--b--").await.error(400, "invalid");
+        site.post("/multipart", "multipart/form-data", "--b--").await.error(400, "invalid");
+    }
+
+    async fn a_native_parser_on_deep_json(lang: Lang) {
+        // The language's own parser on 100 000 levels, without the SDK's checks. serde_json
+        // stops at its recursion limit and SpiderMonkey throws "too much recursion": the
+        // plugin catches it, then parses a 64-level document and calls kv in the same call,
+        // so the engine is whole after the error. CPython's `json` recurses in C and runs
+        // out of WebAssembly stack first (near 1100 levels): a trap that no `except`
+        // catches, which is why the SDKs scan the depth before they parse. The SDK's parser
+        // refuses the same body with `invalid`, in every language.
+        let site = Site::start(lang, Backend::Sqlite).await;
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let python = matches!(lang, Lang::Python);
+        for round in 1..=3 {
+            let answer = site.post("/json/native", "application/json", deep.clone()).await;
+            if python {
+                assert_eq!(answer.status, 500, "round {round}: {}", answer.text());
+            } else {
+                let json = answer.json(200);
+                assert_eq!(json["ok"], false, "round {round}: {json}");
+                assert!(json["failure"].as_str().is_some_and(|f| !f.is_empty()), "{json}");
+                assert_eq!((&json["after"], &json["count"]), (&json!(true), &json!(round)), "{json}");
+            }
+            site.post("/json", "application/json", deep.clone()).await.error(400, "invalid");
+            site.still_serves("a deep body through the native parser").await;
+        }
+        if python {
+            let line = site.log_line(|l| l.contains("call stack exhausted")).await;
+            assert!(line.contains("libpython"), "inside the interpreter: {line}");
+        }
+        let answer = site.post("/json/native", "application/json", "[[1],{\"a\":2}]").await;
+        let count = if python { 1 } else { 4 };
+        assert_eq!(answer.json(200), json!({ "ok": true, "failure": null, "after": true, "count": count }));
+    }
+
+    async fn a_deep_recursion_in_plugin_code(lang: Lang) {
+        // Plugin code recursing 100 000 levels. Python counts its own frames and raises
+        // RecursionError, SpiderMonkey throws "too much recursion": caught, then the same
+        // call recurses 64 levels and calls kv, so the interpreter is whole after the error.
+        // Rust cannot catch running out of stack: the call traps, as a panic does, and the
+        // next request gets a fresh instance.
+        let site = Site::start(lang, Backend::Sqlite).await;
+        let rust = matches!(lang, Lang::Rust);
+        for round in 1..=3 {
+            let answer = site.get("/recursion?depth=100000").await;
+            if rust {
+                assert_eq!(answer.status, 500, "round {round}: {}", answer.text());
+            } else {
+                let json = answer.json(200);
+                assert_eq!(json["ok"], false, "round {round}: {json}");
+                assert!(json["failure"].as_str().is_some_and(|f| !f.is_empty()), "{json}");
+                assert_eq!((&json["after"], &json["count"]), (&json!(true), &json!(round)), "{json}");
+            }
+            site.still_serves("a deep recursion").await;
+        }
+        if rust {
+            site.log_line(|l| l.contains("call stack exhausted")).await;
+        }
+        let answer = site.get("/recursion?depth=500").await;
+        let count = if rust { 1 } else { 4 };
+        assert_eq!(answer.json(200), json!({ "ok": true, "failure": null, "after": true, "count": count }));
     }
 
     async fn request_fields_reach_the_plugin(lang: Lang) {

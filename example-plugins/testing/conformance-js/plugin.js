@@ -78,6 +78,19 @@ function route(req) {
   if (is("GET", "query")) return Response.json(req.queryObject());
   if (is("POST", "form")) return Response.json(req.formObject());
   if (is("POST", "json")) return Response.json({ received: req.json() });
+  if (is("POST", "json", "native")) return nativeJson(req.body);
+  if (is("GET", "recursion")) return recursion(Number(digits(req.queryParam("depth")) ?? 0n));
+  if (is("POST", "multipart")) {
+    return Response.json({
+      parts: req.multipart().map((p) => ({
+        name: p.name,
+        filename: p.filename,
+        content_type: p.contentType,
+        size: p.data.length,
+        text: p.text(),
+      })),
+    });
+  }
   if (is("GET", "request")) {
     return Response.json({
       method: req.method,
@@ -175,6 +188,56 @@ function home() {
     `<h1>Conformance</h1><p class="lang">${LANG}</p><p class="greeting">${escapeHtml(greeting)}</p>` +
       `<script>alert("x")</script>`,
   );
+}
+
+/**
+ * `POST /json/native`: the body through `JSON.parse` and `JSON.stringify` without the SDK's
+ * checks (a deep one makes SpiderMonkey throw "too much recursion"), then a 64-level document
+ * in the same call, and a kv call: a caught recursion error must leave the engine working.
+ * @param {Uint8Array} body
+ * @returns {import("lutetia").Response}
+ */
+function nativeJson(body) {
+  /** @param {string} text */
+  const roundTrip = (text) => JSON.stringify(JSON.parse(text));
+  /** @type {string | null} */
+  let failure = null;
+  try {
+    roundTrip(new TextDecoder().decode(body));
+  } catch (e) {
+    failure = e instanceof Error ? e.name : String(e);
+  }
+  const deep = "[".repeat(64) + "]".repeat(64);
+  let after = false;
+  try {
+    after = roundTrip(deep) === deep;
+  } catch {
+    after = false;
+  }
+  const count = kv.increment("native-json", 1);
+  return Response.json({ ok: failure === null, failure, after, count });
+}
+
+/**
+ * `GET /recursion?depth=N`: plugin code recursing N levels (SpiderMonkey throws "too much
+ * recursion" past its stack), then 64 levels and a kv call in the same call: the caught error
+ * must leave the engine working.
+ * @param {number} depth
+ * @returns {import("lutetia").Response}
+ */
+function recursion(depth) {
+  /** @type {(n: number) => number} */
+  const down = (n) => (n === 0 ? 0 : 1 + down(n - 1));
+  /** @type {string | null} */
+  let failure = null;
+  try {
+    down(depth);
+  } catch (e) {
+    failure = e instanceof Error ? e.name : String(e);
+  }
+  const after = down(64) === 64;
+  const count = kv.increment("recursion", 1);
+  return Response.json({ ok: failure === null, failure, after, count });
 }
 
 /**

@@ -50,6 +50,61 @@ def parse_int(value: str, what: str) -> int:
     return int(value)
 
 
+def native_json(body: bytes) -> Reply:
+    """`POST /json/native`: the body through `json` without the SDK's checks (a deep one
+    raises RecursionError), then a 64-level document in the same call, and a kv call: a
+    caught RecursionError must leave the interpreter working."""
+
+    def round_trip(data: bytes) -> str:
+        return json.dumps(json.loads(data), separators=(",", ":"))
+
+    failure: Optional[str] = None
+    try:
+        round_trip(body)
+    except (ValueError, RecursionError) as e:
+        failure = type(e).__name__
+    deep = "[" * 64 + "]" * 64
+    try:
+        after = round_trip(deep.encode()) == deep
+    except RecursionError:
+        after = False
+    count = kv.increment("native-json")
+    return Response.json(
+        {"ok": failure is None, "failure": failure, "after": after, "count": count}
+    )
+
+
+def recursion(depth: int) -> Reply:
+    """`GET /recursion?depth=N`: plugin code recursing N levels (Python frames, counted by
+    the interpreter: past `sys.getrecursionlimit()` a RecursionError), then 64 levels and a
+    kv call in the same call: the caught error must leave the interpreter working."""
+
+    def down(n: int) -> int:
+        return 0 if n == 0 else 1 + down(n - 1)
+
+    failure: Optional[str] = None
+    try:
+        down(depth)
+    except RecursionError as e:
+        failure = type(e).__name__
+    after = down(64) == 64
+    count = kv.increment("recursion")
+    return Response.json(
+        {"ok": failure is None, "failure": failure, "after": after, "count": count}
+    )
+
+
+def part_json(part: lutetia.multipart.Part) -> Dict[str, Any]:
+    """One part of `POST /multipart`."""
+    return {
+        "name": part.name,
+        "filename": part.filename,
+        "content_type": part.content_type,
+        "size": len(part.data),
+        "text": part.text(),
+    }
+
+
 class Conformance(lutetia.Plugin):
     def handle(self, request: Request) -> Reply:
         try:
@@ -74,6 +129,12 @@ class Conformance(lutetia.Plugin):
                 return Response.json(req.form().to_dict())
             case ["json"] if m == "POST":
                 return Response.json({"received": req.json()})
+            case ["json", "native"] if m == "POST":
+                return native_json(req.body)
+            case ["recursion"] if m == "GET":
+                return recursion(parse_uint(req.query_param("depth")) or 0)
+            case ["multipart"] if m == "POST":
+                return Response.json({"parts": [part_json(p) for p in req.multipart()]})
             case ["request"] if m == "GET":
                 return Response.json(
                     {

@@ -31,8 +31,11 @@ import {
   files,
   html,
   kv,
+  limits,
   log,
   mail,
+  multipart,
+  Part,
   rawHtml,
   store,
   toBytes,
@@ -164,6 +167,156 @@ test("bodies: text, json, form", () => {
   const multipart = new Request({ headers: [["content-type", "multipart/form-data; boundary=x"]], body: "--x" });
   assert.throws(() => multipart.form(), Invalid);
   assert.throws(() => new Request({ body: new Uint8Array([0x61, 0x3d, 0xff]) }).form(), Invalid);
+});
+
+// The body parsers' limits and strictness, as in the Rust and Python SDKs.
+const nested = (depth) => "[".repeat(depth) + "]".repeat(depth);
+const invalidWith = (body, pattern) =>
+  assert.throws(
+    () => new Request({ method: "POST", body }).json(),
+    (e) => e instanceof Invalid && e.status === 400 && pattern.test(e.message),
+    String(body).slice(0, 40),
+  );
+
+test("limits", () => {
+  assert.deepEqual({ ...limits }, { MAX_JSON_DEPTH: 64, MAX_FORM_FIELDS: 1000, MAX_MULTIPART_PARTS: 1000 });
+  assert.ok(Object.isFrozen(limits));
+});
+
+test("JSON depth is limited before parsing", () => {
+  const deep = /nested deeper than 64 levels \(the SDK's limit\)/;
+  assert.deepEqual(new Request({ body: nested(64) }).json(), JSON.parse(nested(64)));
+  invalidWith(nested(65), deep);
+  invalidWith('{"a":'.repeat(65) + "1" + "}".repeat(65), deep);
+  invalidWith('{"a":['.repeat(33) + "]}".repeat(33), deep);
+  invalidWith("[".repeat(2600), deep);
+  invalidWith(new Uint8Array(2_000_000).fill(0x5b), deep);
+  // Brackets in strings are text, escaped quotes and backslashes included.
+  const text = '["' + "[".repeat(5000) + '\\"' + "{".repeat(5000) + '\\\\", "]]]"]';
+  assert.equal(new Request({ body: text }).json().length, 2);
+  // An unclosed string full of escaped quotes is read once, not from every quote.
+  invalidWith('"' + '\\"'.repeat(200_000) + "\\", /not valid JSON/);
+  // Siblings do not add up; whitespace does not matter.
+  assert.equal(new Request({ body: "[" + Array(2000).fill(nested(40)).join(",") + "]" }).json().length, 2000);
+  assert.deepEqual(new Request({ body: " [ ".repeat(64) + " ] ".repeat(64) }).json(), JSON.parse(nested(64)));
+  const event = (payload) => new Event({ id: "e", topic: "t", publisher: "p", payload, publishedAt: 1, attempt: 1 });
+  assert.deepEqual(event(nested(64)).json(), JSON.parse(nested(64)));
+  assert.throws(() => event(nested(65)).json(), (e) => e instanceof Invalid && /event payload is JSON nested deeper than 64/.test(e.message));
+});
+
+test("JSON is read as the other SDKs read it", () => {
+  for (const bad of ["NaN", "[Infinity]", '{"a": -Infinity}', "1e400", "[-1e400]", "9".repeat(309), "1".repeat(400), "{'a': 1}", "\uFEFF{}"]) {
+    invalidWith(bad, /not valid JSON/);
+  }
+  invalidWith('"\\ud800"', /lone surrogate/);
+  invalidWith('{"\\udc00": 1}', /lone surrogate/);
+  invalidWith('["\\ude00\\ud83d"]', /lone surrogate/);
+  assert.equal(new Request({ body: '"\\ud83d\\ude00"' }).json(), "😀");
+  assert.deepEqual(new Request({ body: '["\\\\ud800"]' }).json(), ["\\ud800"]);
+  assert.deepEqual(new Request({ body: "[1e-400, 1e308, 2.5E3]" }).json(), [0, 1e308, 2500]);
+  // A byte-order mark is text, as in Rust and Python.
+  assert.equal(new Request({ body: "\uFEFFa" }).text(), "\uFEFFa");
+});
+
+test("stored JSON has serde_json's depth limit (127)", () => {
+  const values = new Map([
+    ["ok", nested(127)],
+    ["deep", nested(128)],
+    ["huge", "[".repeat(100_000)],
+  ]);
+  __bind({ kv: { get: (key) => (values.has(key) ? new TextEncoder().encode(values.get(key)) : undefined) } });
+  try {
+    assert.deepEqual(kv.getJson("ok"), JSON.parse(nested(127)));
+    for (const key of ["deep", "huge"]) {
+      assert.throws(
+        () => kv.getJson(key),
+        (e) => e instanceof Invalid && e.message === `the value of "${key}" is JSON nested deeper than 127 levels (the SDK's limit)`,
+      );
+    }
+  } finally {
+    __bind(undefined);
+  }
+});
+
+test("form fields are limited; escapes are lenient", () => {
+  const atLimit = new Request({ body: Array(1000).fill("a=1").join("&&") + "&" }).form();
+  assert.equal(atLimit.length, 1000);
+  assert.throws(
+    () => new Request({ body: Array(1001).fill("a").join("&") }).form(),
+    (e) => e instanceof Invalid && /more than 1000 fields \(the SDK's limit\)/.test(e.message),
+  );
+  assert.equal(new Request({ body: "a&".repeat(1000) + "&".repeat(5000) }).form().length, 1000);
+  assert.deepEqual(new Request({ body: "a=%&b=%4&c=%zz%41&d=%FF&e=%C3&f=100%25+%2B" }).formObject(), {
+    a: "%",
+    b: "%4",
+    c: "%zzA",
+    d: "\uFFFD",
+    e: "\uFFFD",
+    f: "100% +",
+  });
+});
+
+const FIREFOX = new Uint8Array([
+  ...new TextEncoder().encode(
+    "-----------------------------9051914041544843365972754266\r\n" +
+      'Content-Disposition: form-data; name="text"\r\n\r\n' +
+      "text default\r\n" +
+      "-----------------------------9051914041544843365972754266\r\n" +
+      'Content-Disposition: form-data; name="file1"; filename="C:\\dir\\a.png"\r\n' +
+      "Content-Type: image/png\r\n\r\n",
+  ),
+  0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0,
+  ...new TextEncoder().encode(
+    "\r\n--not-the-boundary\r\n" +
+      "-----------------------------9051914041544843365972754266\r\n" +
+      "Content-Disposition: form-data; name=\"file2\"; filename=\"\"; filename*=UTF-8''%e2%82%ac.txt\r\n" +
+      "Content-Type: application/octet-stream\r\n\r\n" +
+      "\r\n" +
+      "-----------------------------9051914041544843365972754266--\r\n",
+  ),
+]);
+
+test("multipart bodies", () => {
+  const ct = "multipart/form-data; boundary=---------------------------9051914041544843365972754266";
+  const parts = new Request({ method: "POST", headers: [["content-type", ct]], body: FIREFOX }).multipart();
+  assert.deepEqual(parts.map((p) => p.name), ["text", "file1", "file2"]);
+  assert.ok(parts[0] instanceof Part);
+  assert.deepEqual([parts[0].text(), parts[0].filename, parts[0].contentType, parts[0].isFile], ["text default", null, null, false]);
+  assert.deepEqual([parts[1].filename, parts[1].contentType, parts[1].isFile], ["a.png", "image/png", true]);
+  assert.deepEqual(Array.from(parts[1].data.subarray(0, 4)), [0x89, 0x50, 0x4e, 0x47]);
+  assert.equal(text(parts[1].data.subarray(10)), "\r\n--not-the-boundary");
+  assert.equal(parts[1].text(), null, "not UTF-8");
+  assert.deepEqual([parts[2].filename, parts[2].data.length, parts[2].isFile], ["€.txt", 0, true]);
+
+  assert.equal(multipart.boundary('Multipart/Form-Data; charset=utf-8; boundary="a b"'), "a b");
+  assert.equal(multipart.boundary("multipart/form-data; boundary=" + "x".repeat(71)), null);
+  assert.equal(multipart.boundary("application/json"), null);
+  const quoted = multipart.parse(
+    "multipart/form-data; boundary=b",
+    'pre\r\n--b\r\nContent-Disposition: form-data; name="q\\"x"; filename="a\\\\b\\c.txt"\r\n\r\nv\r\n--b--',
+  );
+  assert.deepEqual([quoted[0].name, quoted[0].filename], ['q"x', "c.txt"]);
+  assert.throws(() => new Request({ body: "x" }).multipart(), Invalid);
+
+  const ctB = "multipart/form-data; boundary=b";
+  const many = (n) => "--b" + '\r\nContent-Disposition: form-data; name="f"\r\n\r\nv\r\n--b'.repeat(n) + "--\r\n";
+  assert.equal(multipart.parse(ctB, toBytes(many(1000))).length, 1000);
+  assert.throws(() => multipart.parse(ctB, toBytes(many(1001))), (e) => e instanceof Invalid && /more than 1000 parts/.test(e.message));
+  for (const bad of [
+    "",
+    "--b",
+    "--b\r\n",
+    "--b\r\n\r\n",
+    "--b\r\n\r\ndata\r\n--b--",
+    '--b\r\nContent-Disposition: form-data; name="a"\r\n',
+    '--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n',
+    new Uint8Array([...toBytes("--b\r\n"), 0xff, ...toBytes(": x\r\n\r\nx\r\n--b--")]),
+    "--b\r\nno colon\r\n\r\nx\r\n--b--",
+    '--b\r\nContent-Disposition: attachment; name="a"\r\n\r\nx\r\n--b--',
+    "--bX\r\n",
+  ]) {
+    assert.throws(() => multipart.parse(ctB, toBytes(bad)), (e) => e instanceof Invalid && e.message.startsWith("multipart body: "), String(bad));
+  }
 });
 
 test("users", () => {

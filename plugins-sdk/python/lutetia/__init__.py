@@ -32,7 +32,7 @@ raise :class:`NotInHost`. The pure helpers (:class:`Request`, :class:`Page`,
 
 from __future__ import annotations
 
-from . import config, events, files, html, kv, log, mail, multipart, store, url
+from . import config, events, files, html, kv, limits, log, mail, multipart, store, url
 from .errors import (
     Conflict,
     Denied,
@@ -80,6 +80,7 @@ __all__ = [
     "files",
     "html",
     "kv",
+    "limits",
     "log",
     "mail",
     "multipart",

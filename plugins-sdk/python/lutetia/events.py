@@ -14,6 +14,7 @@ import json as _json
 from dataclasses import dataclass
 from typing import Any
 
+from . import _json as _sdk_json
 from . import _wit
 from .errors import Invalid
 
@@ -38,11 +39,10 @@ class Event:
     attempt: int
 
     def json(self) -> Any:
-        """The payload parsed as JSON; :class:`~lutetia.Invalid` if it is not JSON."""
-        try:
-            return _json.loads(self.payload)
-        except ValueError as e:
-            raise Invalid(f"event payload is not valid JSON: {e}") from None
+        """The payload parsed as JSON; :class:`~lutetia.Invalid` if it is not JSON or is
+        nested deeper than :data:`~lutetia.limits.MAX_JSON_DEPTH` levels (another plugin
+        wrote it)."""
+        return _sdk_json.loads(self.payload, "event payload")
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import builtins
 import json as _json
 from typing import Any, List, Optional, Union
 
+from . import _json as _sdk_json
 from . import _wit
 from .errors import Invalid
 
@@ -105,10 +106,7 @@ def get_json(key: str, default: Any = None) -> Any:
     text = get_str(key)
     if text is None:
         return default
-    try:
-        return _json.loads(text)
-    except ValueError as e:
-        raise Invalid(f"the value of {key!r} is not JSON: {e}") from None
+    return _sdk_json.loads(text, f"the value of {key!r}", _sdk_json.STORED_JSON_DEPTH)
 
 
 def set_json(key: str, value: Any) -> None:

@@ -14,6 +14,7 @@ from typing import List, Optional, Tuple
 
 from . import url
 from .errors import Invalid
+from .limits import MAX_MULTIPART_PARTS
 
 __all__ = ["Part", "boundary", "parse"]
 
@@ -134,7 +135,8 @@ def _part(headers: str, data: bytes) -> Part:
 
 
 def parse(content_type: str, body: bytes) -> List[Part]:
-    """Parses a ``multipart/form-data`` body; :class:`~lutetia.Invalid` says what is wrong."""
+    """Parses a ``multipart/form-data`` body; :class:`~lutetia.Invalid` says what is wrong,
+    including a body of more than :data:`~lutetia.limits.MAX_MULTIPART_PARTS` parts."""
     b = boundary(content_type)
     if b is None:
         raise Invalid("multipart body: the content type is not multipart/form-data with a boundary")
@@ -170,5 +172,9 @@ def parse(content_type: str, body: bytes) -> List[Part]:
         data_end = body.find(next_delimiter, data_start)
         if data_end < 0:
             raise Invalid("multipart body: a part does not end with the boundary (truncated body?)")
+        if len(parts) == MAX_MULTIPART_PARTS:
+            raise Invalid(
+                f"multipart body: more than {MAX_MULTIPART_PARTS} parts (the SDK's limit)"
+            )
         parts.append(_part(headers, body[data_start:data_end]))
         pos = data_end + len(next_delimiter)

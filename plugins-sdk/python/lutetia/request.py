@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Dict, List, Optional, Tuple, overload
 
-from . import multipart, url
+from . import _json, multipart, url
 from .errors import Invalid
+from .limits import MAX_FORM_FIELDS
 
 __all__ = ["Params", "User", "Request"]
+
+_FIELD = re.compile(r"[^&]+")
 
 
 class Params(List[Tuple[str, str]]):
@@ -177,28 +181,38 @@ class Request:
 
     def json(self) -> Any:
         """The body parsed as JSON; :class:`~lutetia.Invalid` says why it could not be
-        (the ``content-type`` is not checked)."""
-        text = self.text()
-        try:
-            return json.loads(text)
-        except ValueError as e:
-            raise Invalid(f"request body is not valid JSON: {e}") from None
+        (the ``content-type`` is not checked). As in the Rust and JavaScript SDKs, a body
+        nested deeper than :data:`~lutetia.limits.MAX_JSON_DEPTH` levels is refused before
+        it is parsed, and ``NaN``, ``Infinity``, numbers beyond the range of a double and
+        lone surrogate escapes (``"\\ud800"``) are invalid."""
+        return _json.loads(self.text(), "request body")
 
     def form(self) -> Params:
         """The fields of an ``application/x-www-form-urlencoded`` body (an HTML form), as
         :class:`Params`. :class:`~lutetia.Invalid` if the request has another
-        ``content-type`` (a ``multipart/form-data`` upload...) or a body that is not UTF-8."""
+        ``content-type`` (a ``multipart/form-data`` upload...), a body that is not UTF-8
+        or more than :data:`~lutetia.limits.MAX_FORM_FIELDS` fields. Malformed
+        percent-escapes are decoded leniently, as browsers do (see :mod:`lutetia.url`)."""
         content_type = self.content_type
         if content_type is not None and content_type != "application/x-www-form-urlencoded":
             raise Invalid(
                 "expected an application/x-www-form-urlencoded body, got "
                 + (self.header("content-type") or "")
             )
-        return Params(url.parse_query(self.text()))
+        text = self.text()
+        # Counted before anything is decoded, and only up to one past the limit.
+        if text.count("&") >= MAX_FORM_FIELDS and any(
+            True for _ in islice(_FIELD.finditer(text), MAX_FORM_FIELDS, None)
+        ):
+            raise Invalid(
+                f"request body is a form of more than {MAX_FORM_FIELDS} fields (the SDK's limit)"
+            )
+        return Params(url.parse_query(text))
 
     def multipart(self) -> "List[multipart.Part]":
         """The parts of a ``multipart/form-data`` body (a form with file inputs), in
-        order; :class:`~lutetia.Invalid` if it is not one or is malformed."""
+        order; :class:`~lutetia.Invalid` if it is not one, is malformed or has more than
+        :data:`~lutetia.limits.MAX_MULTIPART_PARTS` parts."""
         content_type = self.header("content-type")
         if content_type is None:
             raise Invalid("the request has no content-type")

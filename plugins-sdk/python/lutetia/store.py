@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from dataclasses import field as _dc_field
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
+from . import _json as _sdk_json
 from . import _wit
 from .errors import Invalid
 
@@ -100,10 +101,10 @@ class Document:
 
     @classmethod
     def _from_wit(cls, d: Any) -> "Document":
-        try:
-            body = _json.loads(d.body)
-        except ValueError as e:  # the host only stores JSON objects
-            raise Invalid(f"document {d.id!r} of {d.collection!r} is not JSON: {e}") from None
+        # The host only stores JSON objects, checked on the way in.
+        body = _sdk_json.loads(
+            d.body, f"document {d.id!r} of {d.collection!r}", _sdk_json.STORED_JSON_DEPTH
+        )
         return cls(d.collection, d.id, int(d.version), body)
 
 

@@ -459,6 +459,184 @@ class RequestTests(unittest.TestCase):
         self.assertFalse(u.has_right("admin"))
 
 
+class LimitTests(unittest.TestCase):
+    """The body parsers' limits and strictness (``lutetia.limits``), as in the Rust and
+    JavaScript SDKs."""
+
+    MAX = lutetia.limits.MAX_JSON_DEPTH
+
+    @staticmethod
+    def nested(depth: int) -> str:
+        return "[" * depth + "]" * depth
+
+    def invalid(self, body: Any, message: str) -> None:
+        with self.assertRaises(Invalid) as cm:
+            Request("POST", "/", body=body).json()
+        self.assertEqual(cm.exception.status, 400)
+        self.assertIn(message, cm.exception.message)
+
+    def test_values(self) -> None:
+        self.assertEqual(self.MAX, 64)
+        self.assertEqual(lutetia.limits.MAX_FORM_FIELDS, 1000)
+        self.assertEqual(lutetia.limits.MAX_MULTIPART_PARTS, 1000)
+
+    def test_json_depth(self) -> None:
+        value = Request("POST", "/", body=self.nested(self.MAX)).json()
+        depth = 0
+        while isinstance(value, list):
+            depth, value = depth + 1, value[0] if value else None
+        self.assertEqual(depth, self.MAX)
+        deep = "nested deeper than 64 levels (the SDK's limit)"
+        self.invalid(self.nested(self.MAX + 1), deep)
+        self.invalid('{"a":' * 65 + "1" + "}" * 65, deep)
+        self.invalid('{"a":[' * 33 + "]}" * 33, deep)
+        # The bug report's body: 2.6 KB of unclosed brackets (RecursionError before).
+        self.invalid("[" * 2600, deep)
+        self.invalid(b"[" * 2_000_000, deep)
+        # Brackets in strings are text, escaped quotes and backslashes included.
+        text = '["' + "[" * 5000 + '\\"' + "{" * 5000 + '\\\\", "]]]"]'
+        self.assertEqual(len(Request("POST", "/", body=text).json()), 2)
+        # Siblings do not add up; whitespace does not matter.
+        wide = "[" + ",".join([self.nested(40)] * 2000) + "]"
+        self.assertEqual(len(Request("POST", "/", body=wide).json()), 2000)
+        spaced = Request("POST", "/", body=" [ " * 64 + " ] " * 64).json()
+        self.assertEqual(spaced, json.loads(self.nested(64)))
+
+    def test_depth_scan_matches_a_parser(self) -> None:
+        """On random bracket texts the scan is exact when they are balanced and never
+        below the depth a recursive parser would reach."""
+        import random
+
+        from lutetia import _json
+
+        def reached(text: str) -> int:
+            depth = best = 0
+            for c in text:
+                if c in "[{":
+                    depth += 1
+                    best = max(best, depth)
+                elif c in "]}" and depth:
+                    depth -= 1
+            return best
+
+        rng = random.Random(10)
+        for _ in range(3000):
+            n = rng.randint(0, 300)
+            text = "".join(rng.choice("[]{}") for _ in range(n))
+            if rng.random() < 0.5:  # a balanced one
+                depth, out = 0, []
+                for _ in range(n):
+                    if depth and rng.random() < 0.45:
+                        out.append("]")
+                        depth -= 1
+                    else:
+                        out.append("[")
+                        depth += 1
+                text = "".join(out) + "]" * depth
+                self.assertEqual(_json.too_deep(text), reached(text) > self.MAX, text)
+            elif reached(text) > self.MAX:
+                self.assertTrue(_json.too_deep(text), text)
+
+    def test_json_is_strict(self) -> None:
+        for bad in [
+            "NaN",
+            "[Infinity]",
+            '{"a": -Infinity}',
+            "1e400",
+            "[-1e400]",
+            "9" * 309,
+            "1" * 400,
+        ]:
+            self.invalid(bad, "not valid JSON")
+        self.invalid('"\\ud800"', "lone surrogate")
+        self.invalid('{"\\udc00": 1}', "lone surrogate")
+        self.invalid('["\\ude00\\ud83d"]', "lone surrogate")
+        self.invalid("\ufeff{}", "not valid JSON")
+        self.invalid("1" * 5000, "not valid JSON")
+        self.assertEqual(Request("POST", "/", body='"\\ud83d\\ude00"').json(), "😀")
+        self.assertEqual(Request("POST", "/", body='["\\\\ud800"]').json(), ["\\ud800"])
+        self.assertEqual(
+            Request("POST", "/", body="[1e-400, 1e308, 2.5E3]").json(), [0.0, 1e308, 2500.0]
+        )
+        self.assertEqual(Request("POST", "/", body="1" + "0" * 300).json(), 10**300)
+
+    def test_stored_data_has_serde_json_s_depth(self) -> None:
+        from lutetia import _json
+
+        self.assertEqual(_json.STORED_JSON_DEPTH, 127)
+        self.assertEqual(
+            _json.loads(self.nested(127), "v", _json.STORED_JSON_DEPTH),
+            json.loads(self.nested(127)),
+        )
+        with self.assertRaises(Invalid) as cm:
+            _json.loads(self.nested(128), "the value of 'k'", _json.STORED_JSON_DEPTH)
+        self.assertEqual(
+            cm.exception.message,
+            "the value of 'k' is JSON nested deeper than 127 levels (the SDK's limit)",
+        )
+        with FakeHost():
+            lutetia.kv.set("deep", "[" * 100_000)
+            with self.assertRaises(Invalid):
+                lutetia.kv.get_json("deep")
+            lutetia.kv.set("ok", self.nested(100))
+            self.assertEqual(lutetia.kv.get_json("ok"), json.loads(self.nested(100)))
+
+    def test_event_payload_depth(self) -> None:
+        with self.assertRaises(Invalid) as cm:
+            lutetia.Event("1", "t", "p", self.nested(self.MAX + 1), 5, 1).json()
+        self.assertIn("event payload is JSON nested deeper than 64 levels", cm.exception.message)
+        ok = lutetia.Event("1", "t", "p", self.nested(self.MAX), 5, 1).json()
+        self.assertEqual(ok, json.loads(self.nested(self.MAX)))
+
+    def test_form_fields(self) -> None:
+        limit = lutetia.limits.MAX_FORM_FIELDS
+        at_limit = Request("POST", "/", body="&&".join(["a=1"] * limit) + "&").form()
+        self.assertEqual(len(at_limit), limit)
+        with self.assertRaises(Invalid) as cm:
+            Request("POST", "/", body="&".join(["a"] * (limit + 1))).form()
+        self.assertIn("more than 1000 fields (the SDK's limit)", cm.exception.message)
+        self.assertEqual(len(Request("POST", "/", body="a&" * limit + "&" * 5000).form()), limit)
+        # Malformed escapes are decoded leniently, as browsers do; only `+` and `%XX` change.
+        lenient = Request("POST", "/", body="a=%&b=%4&c=%zz%41&d=%FF&e=%C3&f=100%25+%2B").form()
+        self.assertEqual(
+            lenient.to_dict(),
+            {"a": "%", "b": "%4", "c": "%zzA", "d": "\ufffd", "e": "\ufffd", "f": "100% +"},
+        )
+
+    def test_multipart_parts(self) -> None:
+        from lutetia import multipart
+
+        limit = lutetia.limits.MAX_MULTIPART_PARTS
+
+        def body(n: int) -> bytes:
+            part = b'\r\nContent-Disposition: form-data; name="f"\r\n\r\nv\r\n--b'
+            return b"--b" + part * n + b"--\r\n"
+
+        ct = "multipart/form-data; boundary=b"
+        self.assertEqual(len(multipart.parse(ct, body(limit))), limit)
+        with self.assertRaises(Invalid) as cm:
+            multipart.parse(ct, body(limit + 1))
+        self.assertIn("more than 1000 parts", cm.exception.message)
+        for bad in [
+            b"",
+            b"--b",
+            b"--b\r\n",
+            b"--b\r\n\r\n",
+            b"--b\r\n\r\ndata\r\n--b--",
+            b'--b\r\nContent-Disposition: form-data; name="a"\r\n',
+            b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\n',
+            b"--b\r\n\xff: x\r\n\r\nx\r\n--b--",
+            b"--b\r\nno colon\r\n\r\nx\r\n--b--",
+            b'--b\r\nContent-Disposition: attachment; name="a"\r\n\r\nx\r\n--b--',
+            b"--bX\r\n",
+        ]:
+            with self.assertRaises(Invalid, msg=bad) as cm:
+                multipart.parse(ct, bad)
+            self.assertTrue(
+                cm.exception.message.startswith("multipart body: "), cm.exception.message
+            )
+
+
 FIREFOX = (
     b"-----------------------------9051914041544843365972754266\r\n"
     b'Content-Disposition: form-data; name="text"\r\n\r\n'

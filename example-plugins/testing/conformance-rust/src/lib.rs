@@ -74,6 +74,11 @@ fn route(req: &Request) -> Result<Reply, Error> {
             let value: Value = req.json()?;
             Reply::json(&json!({ "received": value }))
         }
+        ("POST", ["json", "native"]) => native_json(req.body())?,
+        ("GET", ["recursion"]) => recursion(req)?,
+        ("POST", ["multipart"]) => {
+            Reply::json(&json!({ "parts": req.multipart()?.iter().map(part_json).collect::<Vec<_>>() }))
+        }
         ("GET", ["request"]) => Reply::json(&json!({
             "method": req.method(),
             "path": req.path(),
@@ -180,6 +185,53 @@ fn route(req: &Request) -> Result<Reply, Error> {
         }
         ("GET", ["trap"]) => panic!("conformance trap"),
         _ => Reply::not_found(),
+    })
+}
+
+/// `POST /json/native`: the body through serde_json without the SDK's checks (its own
+/// recursion limit stops a deep body), then a 64-level document in the same call, and a
+/// kv call: a parser failure must leave the plugin working.
+fn native_json(body: &[u8]) -> Result<Reply, Error> {
+    fn round_trip(bytes: &[u8]) -> Result<String, String> {
+        let value: Value = lutetia_sdk::serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        lutetia_sdk::serde_json::to_string(&value).map_err(|e| e.to_string())
+    }
+    let failure = round_trip(body).err();
+    let deep = "[".repeat(64) + &"]".repeat(64);
+    let after = round_trip(deep.as_bytes()).is_ok_and(|text| text == deep);
+    let count = kv::increment("native-json", 1)?;
+    Ok(Reply::json(
+        &json!({ "ok": failure.is_none(), "failure": failure, "after": after, "count": count }),
+    ))
+}
+
+/// `GET /recursion?depth=N`: plugin code recursing N levels, then 64 levels and a kv call.
+/// Rust cannot catch running out of stack: a deep one traps, as a panic does.
+fn recursion(req: &Request) -> Result<Reply, Error> {
+    fn down(n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // Opaque to the optimiser, which would otherwise turn the recursion into a loop.
+        std::hint::black_box(down(n - 1)) + 1
+    }
+    let depth = req.query_param("depth").and_then(|d| digits(&d)).unwrap_or(0);
+    let reached = down(depth);
+    let after = down(64) == 64;
+    let count = kv::increment("recursion", 1)?;
+    Ok(Reply::json(
+        &json!({ "ok": reached == depth, "failure": null, "after": after, "count": count }),
+    ))
+}
+
+/// One part of `POST /multipart`.
+fn part_json(part: &lutetia_sdk::multipart::Part) -> Value {
+    json!({
+        "name": part.name,
+        "filename": part.filename,
+        "content_type": part.content_type,
+        "size": part.data.len(),
+        "text": part.text(),
     })
 }
 
