@@ -56,7 +56,9 @@ static SUBSCRIBERS: RwLock<Vec<(String, Vec<String>)>> = RwLock::new(Vec::new())
 
 /// The plugins subscribed to `topic`, by the dispatcher's last look at the registry.
 pub fn subscribers_of(topic: &str) -> Vec<String> {
-    let all = SUBSCRIBERS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let all = SUBSCRIBERS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     all.iter()
         .filter(|(_, patterns)| patterns.iter().any(|p| matches(p, topic)))
         .map(|(id, _)| id.clone())
@@ -68,7 +70,9 @@ fn set_subscribers(plugins: &[Arc<LoadedPlugin>]) {
         .iter()
         .map(|p| (p.context.id.clone(), p.context.grants.events.subscribe.clone()))
         .collect();
-    *SUBSCRIBERS.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = list;
+    *SUBSCRIBERS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = list;
 }
 
 /// An id for this host process, stored with leases and job runs: pid and start time.

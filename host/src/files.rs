@@ -137,7 +137,9 @@ impl FileStore {
                 "the plugin's files would take {total} bytes; the limit is {max_total}"
             )));
         }
-        let written = self.write_and_record(plugin, name, content_type, data, &reservation).await;
+        let written = self
+            .write_and_record(plugin, name, content_type, data, &reservation)
+            .await;
         if written.is_err()
             && let Err(e) = self.db.file_release(&reservation).await
         {

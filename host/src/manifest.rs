@@ -745,7 +745,10 @@ greeting = "Bonjour"
         // Written back the way it was read, so a stored manifest means the same.
         let json = serde_json::to_value(&table.capabilities).expect("json");
         assert_eq!(json["kv"], serde_json::json!({ "max-keys": 5, "max-bytes": 100 }));
-        assert_eq!(serde_json::to_value(&off.capabilities).expect("json")["kv"], false);
+        assert_eq!(
+            serde_json::to_value(&off.capabilities).expect("json")["kv"],
+            false
+        );
         for bad in ["kv = \"yes\"", "kv = { max-kyes = 5 }"] {
             let err = Manifest::parse(&GOOD.replace("kv = true", bad))
                 .expect_err(bad)

@@ -351,7 +351,9 @@ mod tests {
             "{warning}"
         );
         assert!(
-            e.describe(&m).iter().any(|l| l == "kv      1000000 keys, 16777216 bytes"),
+            e.describe(&m)
+                .iter()
+                .any(|l| l == "kv      1000000 keys, 16777216 bytes"),
             "{:?}",
             e.describe(&m)
         );
@@ -383,7 +385,10 @@ mod tests {
         .to_string();
         assert!(err.contains("capabilities.kv.max-keys"), "{err}");
         for (toml, key) in [
-            ("[limits.max-quotas]\nkv-max-keys = 0", "limits.max-quotas.kv-max-keys"),
+            (
+                "[limits.max-quotas]\nkv-max-keys = 0",
+                "limits.max-quotas.kv-max-keys",
+            ),
             (
                 "[limits.default-quotas]\nevents-max-backlog = 0",
                 "limits.default-quotas.events-max-backlog",

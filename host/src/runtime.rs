@@ -168,30 +168,24 @@ impl Grants {
                 max_keys: q.kv_max_keys,
                 max_bytes: q.kv_max_bytes,
             }),
-            store: c
-                .store
-                .as_ref()
-                .filter(|_| has(Capability::Store))
-                .map(|_| crate::manifest::StoreCapability {
+            store: c.store.as_ref().filter(|_| has(Capability::Store)).map(|_| {
+                crate::manifest::StoreCapability {
                     max_bytes: q.store_max_bytes,
                     max_documents: q.store_max_documents,
-                }),
-            files: c
-                .files
-                .as_ref()
-                .filter(|_| has(Capability::Files))
-                .map(|f| crate::manifest::FilesCapability {
+                }
+            }),
+            files: c.files.as_ref().filter(|_| has(Capability::Files)).map(|f| {
+                crate::manifest::FilesCapability {
                     max_size: q.files_max_size,
                     max_total_bytes: q.files_max_total_bytes,
                     content_types: f.content_types.clone(),
-                }),
-            mail: c
-                .mail
-                .as_ref()
-                .filter(|_| has(Capability::Mail))
-                .map(|_| crate::manifest::MailCapability {
+                }
+            }),
+            mail: c.mail.as_ref().filter(|_| has(Capability::Mail)).map(|_| {
+                crate::manifest::MailCapability {
                     max_per_hour: u32::try_from(q.mail_max_per_hour).unwrap_or(u32::MAX),
-                }),
+                }
+            }),
             events: if has(Capability::Events) {
                 crate::manifest::EventsCapability {
                     publish: c.events.publish.clone(),

@@ -29,7 +29,10 @@ fn with(pairs: &[(&str, u64)]) -> impl Fn(&str) -> String + use<> {
             out.push('\n');
         }
         for (key, _) in &pairs {
-            assert!(out.contains(&format!("{key} =")), "no {key} in the quota manifest");
+            assert!(
+                out.contains(&format!("{key} =")),
+                "no {key} in the quota manifest"
+            );
         }
         out
     }
@@ -108,7 +111,11 @@ async fn wait_log(host: &Host, what: &str, done: impl Fn(&str) -> bool) -> Strin
 fn dropped_counts(log: &str) -> Vec<u64> {
     log.lines()
         .filter(|line| line.contains("quota"))
-        .filter_map(|line| line.split(" lines dropped").next().filter(|_| line.contains(" lines dropped")))
+        .filter_map(|line| {
+            line.split(" lines dropped")
+                .next()
+                .filter(|_| line.contains(" lines dropped"))
+        })
         .filter_map(|before| before.rsplit(' ').next()?.parse().ok())
         .collect()
 }
@@ -287,7 +294,12 @@ on_both_backends! {
 
 /// The embedded migrations before 0007 (the quotas).
 fn before_quotas(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
-    migrator.migrations = migrator.migrations.iter().filter(|m| m.version < 7).cloned().collect();
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < 7)
+        .cloned()
+        .collect();
     migrator
 }
 
@@ -311,10 +323,22 @@ async fn two_hosts_on_postgres_share_each_quota_exactly() {
         );
         tally(&[on_a, on_b].concat())
     };
-    assert_eq!(both(&|i| format!("/p/quota/kv/set?key=k{i:02}&size=1")).await, (10, 10), "kv");
-    assert_eq!(both(&|_| "/p/quota/events/publish?topic=quota.rate".to_owned()).await, (10, 10), "events");
+    assert_eq!(
+        both(&|i| format!("/p/quota/kv/set?key=k{i:02}&size=1")).await,
+        (10, 10),
+        "kv"
+    );
+    assert_eq!(
+        both(&|_| "/p/quota/events/publish?topic=quota.rate".to_owned()).await,
+        (10, 10),
+        "events"
+    );
     assert_eq!(both(&|_| "/p/quota/mail/send".to_owned()).await, (10, 10), "mail");
-    assert_eq!(both(&|i| format!("/p/quota/files/put?name=f{i:02}.txt&size=1000")).await, (10, 10), "files");
+    assert_eq!(
+        both(&|i| format!("/p/quota/files/put?name=f{i:02}.txt&size=1000")).await,
+        (10, 10),
+        "files"
+    );
     let store = db.open().await;
     assert_eq!(store.kv_usage("quota").await.expect("usage"), (10, 40));
     assert_eq!(store.files_total_bytes("quota").await.expect("total"), 10_000);
@@ -323,7 +347,11 @@ async fn two_hosts_on_postgres_share_each_quota_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_and_bytes_per_call_are_cut_and_counted() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let host = start(&db, &with(&[("log-lines-per-call", 10), ("log-bytes-per-call", 1000)])).await;
+    let host = start(
+        &db,
+        &with(&[("log-lines-per-call", 10), ("log-bytes-per-call", 1000)]),
+    )
+    .await;
     // Lines: 10 of 50 pass.
     ok(post(&host, "/p/quota/log?lines=50&size=20&tag=alpha").await);
     let log = wait_log(&host, "40 lines dropped", |log| dropped_counts(log).contains(&40)).await;
@@ -335,15 +363,26 @@ async fn log_lines_and_bytes_per_call_are_cut_and_counted() {
     assert_eq!(dropped_counts(&log), [40, 45], "one summary per call:\n{log}");
     // A call within its limits drops nothing and says nothing about it.
     ok(post(&host, "/p/quota/log?lines=3&size=20&tag=gamma").await);
-    let log = wait_log(&host, "the gamma lines", |log| log.lines().filter(|l| l.contains("gamma-")).count() == 3).await;
+    let log = wait_log(&host, "the gamma lines", |log| {
+        log.lines().filter(|l| l.contains("gamma-")).count() == 3
+    })
+    .await;
     assert_eq!(dropped_counts(&log), [40, 45]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_lines_per_minute_are_exact_over_concurrent_calls() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let host = start(&db, &with(&[("log-lines-per-call", 10), ("log-lines-per-minute", 25)])).await;
-    let results = post_all(&host, (0..10).map(|_| "/p/quota/log?lines=10&size=10&tag=delta".to_owned())).await;
+    let host = start(
+        &db,
+        &with(&[("log-lines-per-call", 10), ("log-lines-per-minute", 25)]),
+    )
+    .await;
+    let results = post_all(
+        &host,
+        (0..10).map(|_| "/p/quota/log?lines=10&size=10&tag=delta".to_owned()),
+    )
+    .await;
     assert_eq!(tally(&results), (10, 0));
     let log = wait_log(&host, "75 dropped lines in summaries", |log| {
         dropped_counts(log).iter().sum::<u64>() == 75
@@ -356,7 +395,8 @@ async fn log_lines_per_minute_are_exact_over_concurrent_calls() {
 async fn a_plugin_message_is_exactly_one_log_line() {
     let db = TestDb::new(Backend::Sqlite).await;
     let host = start(&db, &with(&[])).await;
-    let forged = "first\n2030-01-01T00:00:00.000000Z  INFO lutetia: forged-admin-login\r\x1b[31mred\u{9b}0m\\n";
+    let forged =
+        "first\n2030-01-01T00:00:00.000000Z  INFO lutetia: forged-admin-login\r\x1b[31mred\u{9b}0m\\n";
     let response = host
         .client
         .post(host.url("/p/quota/log/raw"))
@@ -365,7 +405,10 @@ async fn a_plugin_message_is_exactly_one_log_line() {
         .await
         .expect("request");
     assert_eq!(response.status(), 200);
-    let log = wait_log(&host, "the escaped message", |log| log.contains("forged-admin-login")).await;
+    let log = wait_log(&host, "the escaped message", |log| {
+        log.contains("forged-admin-login")
+    })
+    .await;
     let lines: Vec<&str> = log.lines().filter(|l| l.contains("forged-admin-login")).collect();
     assert_eq!(lines.len(), 1, "{log}");
     assert!(
@@ -375,7 +418,11 @@ async fn a_plugin_message_is_exactly_one_log_line() {
         "{}",
         lines[0]
     );
-    assert!(lines[0].contains("quota"), "the line names the plugin: {}", lines[0]);
+    assert!(
+        lines[0].contains("quota"),
+        "the line names the plugin: {}",
+        lines[0]
+    );
     assert!(!log.lines().any(|l| l.starts_with("2030-")), "{log}");
     assert!(!log.contains('\u{1b}'), "{log}");
 }
@@ -418,9 +465,15 @@ async fn inspect_and_install_show_the_limits_that_apply_and_warn_about_ceilings(
     let (code, stdout, stderr) = run_cli(BIN, &["plugin", "inspect", package, "--config", config]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     for line in effective {
-        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
     }
-    assert!(stderr.contains(memory_warning) && stderr.contains(kv_warning), "{stderr}");
+    assert!(
+        stderr.contains(memory_warning) && stderr.contains(kv_warning),
+        "{stderr}"
+    );
     // Without the operator's ceilings, the built-in ones apply and the manifest fits.
     let (code, stdout, stderr) = run_cli(BIN, &["plugin", "inspect", package]).await;
     assert_eq!(code, 0, "{stdout}{stderr}");
@@ -430,15 +483,31 @@ async fn inspect_and_install_show_the_limits_that_apply_and_warn_about_ceilings(
 
     let (code, stdout, stderr) = run_cli(
         BIN,
-        &["plugin", "install", package, "--grant", "all", "--database-url", &db.url, "--config", config],
+        &[
+            "plugin",
+            "install",
+            package,
+            "--grant",
+            "all",
+            "--database-url",
+            &db.url,
+            "--config",
+            config,
+        ],
     )
     .await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("installed quota 0.1.0"), "{stdout}");
     for line in effective {
-        assert!(stdout.lines().any(|l| l == line), "missing {line:?} in:\n{stdout}");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in:\n{stdout}"
+        );
     }
-    assert!(stderr.contains(memory_warning) && stderr.contains(kv_warning), "{stderr}");
+    assert!(
+        stderr.contains(memory_warning) && stderr.contains(kv_warning),
+        "{stderr}"
+    );
 
     // What applies is what is enforced: 3 keys on a host with this configuration.
     let empty = db.dir().join("no-plugins");
@@ -452,7 +521,10 @@ async fn inspect_and_install_show_the_limits_that_apply_and_warn_about_ceilings(
     let answer = |response: reqwest::Response| async move {
         let status = response.status().as_u16();
         let text = response.text().await.expect("body");
-        (status, serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("not JSON: {text}")))
+        (
+            status,
+            serde_json::from_str::<Value>(&text).unwrap_or_else(|_| panic!("not JSON: {text}")),
+        )
     };
     let upgrade = std::fs::read(pack(db.dir(), "quota-0.2.0.wasm", |text| {
         greedy(text).replace("version = \"0.1.0\"", "version = \"0.2.0\"")
@@ -474,7 +546,10 @@ async fn inspect_and_install_show_the_limits_that_apply_and_warn_about_ceilings(
     assert_eq!(json["capped"][1]["asked"], 1000, "{json}");
     assert_eq!(json["capped"][1]["applies"], 3, "{json}");
     let warnings = json["warnings"].to_string();
-    assert!(warnings.contains(kv_warning.trim_start_matches("warning: ")), "{json}");
+    assert!(
+        warnings.contains(kv_warning.trim_start_matches("warning: ")),
+        "{json}"
+    );
     let upgraded = host
         .client
         .post(host.url("/api/admin/plugins/quota/upgrade"))

@@ -335,8 +335,14 @@ fn print_manifest(m: &Manifest, sha256: &str) {
     }
     let l = &m.limits;
     let mut asked = vec![
-        format!("memory-mb {}", l.memory_mb.map_or("host default".into(), |v| v.to_string())),
-        format!("timeout-ms {}", l.timeout_ms.map_or("host default".into(), |v| v.to_string())),
+        format!(
+            "memory-mb {}",
+            l.memory_mb.map_or("host default".into(), |v| v.to_string())
+        ),
+        format!(
+            "timeout-ms {}",
+            l.timeout_ms.map_or("host default".into(), |v| v.to_string())
+        ),
     ];
     for (key, value) in [
         ("log-lines-per-call", l.log_lines_per_call),

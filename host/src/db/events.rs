@@ -185,7 +185,9 @@ impl Database {
             match attempt {
                 Ok(id) => return Ok(id),
                 // Another publisher took this number first: start again after it.
-                Err(PublishError::Db(DbError::Query(sqlx::Error::Database(e)))) if e.is_unique_violation() => {
+                Err(PublishError::Db(DbError::Query(sqlx::Error::Database(e))))
+                    if e.is_unique_violation() =>
+                {
                     tokio::task::yield_now().await;
                 }
                 Err(e) => return Err(e),

@@ -69,7 +69,9 @@ macro_rules! charge {
         let quota: KvCapability = $quota;
         if keys == 0 && bytes == 0 {
             Ok(())
-        } else if (keys > 0 && keys > to_i64(quota.max_keys)) || (bytes > 0 && bytes > to_i64(quota.max_bytes)) {
+        } else if (keys > 0 && keys > to_i64(quota.max_keys))
+            || (bytes > 0 && bytes > to_i64(quota.max_bytes))
+        {
             Err(quota_exceeded(quota, keys, bytes))
         } else {
             let charged = sqlx::query(CHARGE)
@@ -112,7 +114,9 @@ impl Database {
         value: &[u8],
     ) -> Result<(), KvError> {
         let old_size = match self.backend() {
-            Backend::Sqlite => "SELECT CAST(length(value) AS BIGINT) FROM kv WHERE plugin_id = $1 AND key = $2",
+            Backend::Sqlite => {
+                "SELECT CAST(length(value) AS BIGINT) FROM kv WHERE plugin_id = $1 AND key = $2"
+            }
             Backend::Postgres => {
                 "SELECT CAST(length(value) AS BIGINT) FROM kv WHERE plugin_id = $1 AND key = $2 FOR UPDATE"
             }
@@ -249,7 +253,10 @@ impl Database {
                 .await
         })?;
         let (keys, bytes) = row.unwrap_or((0, 0));
-        Ok((u64::try_from(keys).unwrap_or(0), u64::try_from(bytes).unwrap_or(0)))
+        Ok((
+            u64::try_from(keys).unwrap_or(0),
+            u64::try_from(bytes).unwrap_or(0),
+        ))
     }
 
     /// Adds `delta` to the decimal integer at `key` (absent counts as 0), atomically.
@@ -287,7 +294,13 @@ impl Database {
                 return Ok(Increment::Overflow);
             };
             if self
-                .kv_compare_and_swap(plugin, quota, key, current.as_deref(), next.to_string().as_bytes())
+                .kv_compare_and_swap(
+                    plugin,
+                    quota,
+                    key,
+                    current.as_deref(),
+                    next.to_string().as_bytes(),
+                )
                 .await?
             {
                 return Ok(Increment::Value(next));

@@ -78,7 +78,11 @@ impl Database {
     /// last hour. One transaction that first locks the plugin's `mail` row of
     /// `quota_usage`: concurrent senders of a plugin (on any host) are counted one after
     /// the other, so the rate is exact.
-    pub async fn outbox_enqueue(&self, message: &NewMessage<'_>, max_per_hour: u32) -> Result<Enqueued, DbError> {
+    pub async fn outbox_enqueue(
+        &self,
+        message: &NewMessage<'_>,
+        max_per_hour: u32,
+    ) -> Result<Enqueued, DbError> {
         let now = now_ms();
         let begin = begin_write(self.backend());
         let outcome = on_pool!(self, pool => {

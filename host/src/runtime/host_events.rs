@@ -35,7 +35,11 @@ impl Host for HostState {
             max_backlog: grant.max_backlog,
             subscribers: &subscribers,
         };
-        match self.db.publish_event(&topic, &self.plugin.id, &payload, quota).await {
+        match self
+            .db
+            .publish_event(&topic, &self.plugin.id, &payload, quota)
+            .await
+        {
             Ok(id) => {
                 tracing::debug!(plugin = %self.plugin.id, %topic, event = id, "event published");
                 notify_published();

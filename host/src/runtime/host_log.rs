@@ -98,7 +98,9 @@ impl Window {
 
 impl LogMeter {
     fn lock(&self) -> MutexGuard<'_, Window> {
-        self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.window
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Lines dropped since the plugin was loaded on this host.
@@ -248,7 +250,8 @@ mod tests {
 
     #[test]
     fn every_message_is_one_line_and_escapes_cannot_be_forged() {
-        let forged = "ok\n2025-01-01T00:00:00Z  INFO lutetia: admin logged in\r\x1b[2J\x07\u{9b}31m\u{2028}x\t\\n";
+        let forged =
+            "ok\n2025-01-01T00:00:00Z  INFO lutetia: admin logged in\r\x1b[2J\x07\u{9b}31m\u{2028}x\t\\n";
         let line = one_log_line(forged);
         assert!(!line.chars().any(needs_escape), "{line:?}");
         assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\t'));
@@ -285,6 +288,10 @@ mod tests {
             w.unreported = 7;
             w.start = Instant::now().checked_sub(WINDOW);
         }
-        assert_eq!(meter.admit(1, 2, 100), (true, 7), "a new minute reports the old drops");
+        assert_eq!(
+            meter.admit(1, 2, 100),
+            (true, 7),
+            "a new minute reports the old drops"
+        );
     }
 }

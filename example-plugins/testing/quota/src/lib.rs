@@ -27,7 +27,8 @@ fn number(req: &Request, name: &str) -> Result<usize, Error> {
 }
 
 fn route(req: &Request) -> Result<Reply, Error> {
-    let ok = |value: lutetia_sdk::serde_json::Value| -> Result<Reply, Error> { Ok(Response::json(&value).into()) };
+    let ok =
+        |value: lutetia_sdk::serde_json::Value| -> Result<Reply, Error> { Ok(Response::json(&value).into()) };
     match (req.method(), req.path()) {
         ("POST", "/kv/set") => {
             kv::set(&param(req, "key"), vec![b'v'; number(req, "size")?])?;
@@ -46,7 +47,11 @@ fn route(req: &Request) -> Result<Reply, Error> {
             ok(json!(true))
         }
         ("POST", "/files/put") => {
-            let info = files::put(&param(req, "name"), "text/plain", vec![b'f'; number(req, "size")?])?;
+            let info = files::put(
+                &param(req, "name"),
+                "text/plain",
+                vec![b'f'; number(req, "size")?],
+            )?;
             ok(json!(info.size))
         }
         ("POST", "/files/delete") => ok(json!(files::delete(&param(req, "name"))?)),
