@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod kv;
 pub mod outbox;
 pub mod plugins;
+pub mod quota;
 pub mod store;
 
 pub use plugins::{PluginChanges, PluginRow, ServedState, StoredPlugin, VersionRow};

@@ -12,7 +12,7 @@
 //! delivery never runs twice at the same time.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use tokio::sync::{Notify, Semaphore, watch};
@@ -46,6 +46,33 @@ static PUBLISHED: Notify = Notify::const_new();
 /// Tells the dispatcher an event was published (called by `events.publish`).
 pub fn notify_published() {
     PUBLISHED.notify_one();
+}
+
+/// The loaded subscribers and their granted patterns, as the dispatcher last saw the
+/// registry (every pass, at least once a second): what `events.publish` measures a topic's
+/// backlog against. Empty in a process without a dispatcher (the CLI): then a topic's whole
+/// history counts, the strictest reading.
+static SUBSCRIBERS: RwLock<Vec<(String, Vec<String>)>> = RwLock::new(Vec::new());
+
+/// The plugins subscribed to `topic`, by the dispatcher's last look at the registry.
+pub fn subscribers_of(topic: &str) -> Vec<String> {
+    let all = SUBSCRIBERS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    all.iter()
+        .filter(|(_, patterns)| patterns.iter().any(|p| matches(p, topic)))
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+fn set_subscribers(plugins: &[Arc<LoadedPlugin>]) {
+    let list = plugins
+        .iter()
+        .map(|p| (p.context.id.clone(), p.context.grants.events.subscribe.clone()))
+        .collect();
+    *SUBSCRIBERS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = list;
 }
 
 /// An id for this host process, stored with leases and job runs: pid and start time.
@@ -135,6 +162,7 @@ async fn dispatch_pass(app: &Arc<App>, node: &str, slots: &Arc<Semaphore>) -> Re
         .into_iter()
         .filter(|p| !p.context.grants.events.subscribe.is_empty())
         .collect();
+    set_subscribers(&subscribers);
     if subscribers.is_empty() {
         return Ok(());
     }
@@ -218,18 +246,22 @@ async fn deliver_topic(
         let failure = match runtime.deliver_event(plugin, to_wit(&next, attempt)).await {
             Ok(Ok(())) => None,
             Ok(Err(message)) => {
-                tracing::warn!(plugin = %id, topic = %next.topic, event = next.id, attempt, error = %message, "subscriber answered an error; will retry");
+                // The plugin's own text: escaped so that it stays one log line.
+                let shown = crate::runtime::one_log_line(&message);
+                tracing::warn!(plugin = %id, topic = %next.topic, event = next.id, attempt, error = %shown, "subscriber answered an error; will retry");
                 Some(format!("plugin error: {message}"))
             }
             Err(e) => {
-                tracing::error!(plugin = %id, topic = %next.topic, event = next.id, attempt, error = %e, "delivery failed: the subscriber trapped or overran its limits; will retry");
+                let shown = crate::runtime::one_log_line(&e.to_string());
+                tracing::error!(plugin = %id, topic = %next.topic, event = next.id, attempt, error = %shown, "delivery failed: the subscriber trapped or overran its limits; will retry");
                 Some(format!("call failed: {e}"))
             }
         };
         let result = match failure {
             None => db.ack_event(&mut claim, next.seq, lease).await,
             Some(error) if attempt >= MAX_ATTEMPTS => {
-                tracing::error!(plugin = %id, topic = %next.topic, event = next.id, attempts = attempt, error = %error, "event given up after {MAX_ATTEMPTS} attempts: marked dead");
+                let shown = crate::runtime::one_log_line(&error);
+                tracing::error!(plugin = %id, topic = %next.topic, event = next.id, attempts = attempt, error = %shown, "event given up after {MAX_ATTEMPTS} attempts: marked dead");
                 db.bury_event(&mut claim, &next, attempt, &error, lease).await
             }
             Some(error) => {
@@ -290,6 +322,20 @@ mod tests {
         assert!(matches("test.ping", "test.ping"));
         assert!(!matches("test.ping", "test.pings"));
         assert!(matches("*", "anything"));
+    }
+
+    #[test]
+    fn backlog_is_what_the_slowest_subscriber_has_not_acknowledged() {
+        use crate::db::events::backlog;
+        let subs = ["a".to_owned(), "b".to_owned()];
+        let cursors = [("a".to_owned(), 7), ("b".to_owned(), 4), ("gone".to_owned(), 0)];
+        assert_eq!(backlog(10, &subs, &cursors), 6);
+        // A subscriber that has not started reads from the beginning; a cursor of a plugin
+        // that no longer subscribes holds nothing back.
+        assert_eq!(backlog(10, &["c".to_owned()], &cursors), 10);
+        assert_eq!(backlog(10, &subs[..1], &cursors), 3);
+        // Nobody subscribes: the events wait for a later subscriber, so they all count.
+        assert_eq!(backlog(10, &[], &cursors), 10);
     }
 
     #[test]

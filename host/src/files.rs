@@ -20,6 +20,8 @@ use crate::manifest::FilesCapability;
 
 /// Longest file name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
+/// How long an upload's reservation counts if its process dies before releasing it.
+const RESERVATION_LIFETIME_MS: i64 = 3_600_000;
 
 /// Why a file operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,9 @@ impl FileStore {
     }
 
     /// Stores a file after checking its name, type, content and the plugin's quota.
+    ///
+    /// The work runs in its own task: a call cancelled meanwhile (deadline, client gone)
+    /// never leaves a file written but not recorded, nor a reservation held.
     pub async fn put(
         &self,
         plugin: &str,
@@ -92,14 +97,67 @@ impl FileStore {
                 grant.max_size
             )));
         }
-        let others = u64::try_from(self.db.files_total_bytes(plugin, name).await?).unwrap_or(0);
-        if others.saturating_add(size) > grant.max_total_bytes {
+        let store = self.clone();
+        let (plugin, name_owned, max_total) = (plugin.to_owned(), name.to_owned(), grant.max_total_bytes);
+        tokio::spawn(async move {
+            store
+                .put_reserved(&plugin, &name_owned, content_type, data, max_total)
+                .await
+        })
+        .await
+        .map_err(|e| FilesError::Io {
+            path: name.to_owned(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
+    /// Reserves the bytes, writes, records: see [`crate::db::files`].
+    async fn put_reserved(
+        &self,
+        plugin: &str,
+        name: &str,
+        content_type: String,
+        data: Vec<u8>,
+        max_total: u64,
+    ) -> Result<FileRow, FilesError> {
+        static RESERVATIONS: AtomicU64 = AtomicU64::new(0);
+        let size = data.len() as u64;
+        let reservation = format!(
+            "{}-{}",
+            crate::events::node_id(),
+            RESERVATIONS.fetch_add(1, Ordering::Relaxed)
+        );
+        let expires_at = crate::db::now_ms().saturating_add(RESERVATION_LIFETIME_MS);
+        if let Err(total) = self
+            .db
+            .file_reserve(plugin, name, &reservation, size, max_total, expires_at)
+            .await?
+        {
             return Err(FilesError::QuotaExceeded(format!(
-                "the plugin's files would take {} bytes; the limit is {}",
-                others.saturating_add(size),
-                grant.max_total_bytes
+                "the plugin's files would take {total} bytes; the limit is {max_total}"
             )));
         }
+        let written = self
+            .write_and_record(plugin, name, content_type, data, &reservation)
+            .await;
+        if written.is_err()
+            && let Err(e) = self.db.file_release(&reservation).await
+        {
+            // It expires on its own; until then it counts against the plugin's quota.
+            tracing::error!(plugin, error = %e, "cannot release a file reservation");
+        }
+        written
+    }
+
+    async fn write_and_record(
+        &self,
+        plugin: &str,
+        name: &str,
+        content_type: String,
+        data: Vec<u8>,
+        reservation: &str,
+    ) -> Result<FileRow, FilesError> {
+        let size = data.len() as u64;
         let sha256 = crate::registry::sha256_hex(&data);
         let dir = self.plugin_dir(plugin, true).await?;
         let target = name.to_owned();
@@ -116,7 +174,7 @@ impl FileStore {
             sha256,
             created_at: crate::db::now_ms(),
         };
-        self.db.file_upsert(plugin, &row).await?;
+        self.db.file_commit(plugin, &row, reservation).await?;
         Ok(row)
     }
 

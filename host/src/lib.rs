@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod mail;
 pub mod manifest;
 pub mod package;
+pub mod quota;
 pub mod registry;
 pub mod runtime;
 pub mod schedule;

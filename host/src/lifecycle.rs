@@ -240,6 +240,14 @@ fn requested_grants(
 }
 
 impl Lifecycle<'_> {
+    /// Logs each limit or quota the manifest asks beyond this host's ceiling (the ceiling
+    /// applies); `plugin inspect` and `install` show the same to the operator.
+    fn warn_capped(&self, manifest: &Manifest) {
+        for warning in crate::quota::EffectiveLimits::of(manifest, &self.settings.limits).warnings() {
+            tracing::warn!(plugin = %manifest.id, "{warning}");
+        }
+    }
+
     /// Compiles and links `wasm` with `grants`, then runs its `migrate(from)` hook.
     async fn prepare(
         &self,
@@ -329,6 +337,7 @@ impl Lifecycle<'_> {
         self.save(&row, Some(&version_row(&info, wasm, by, now)), None)
             .await?;
         tracing::info!(plugin = %id, version = %row.version, grants = %row.grants, by, "plugin installed");
+        self.warn_capped(manifest);
         Ok(Outcome {
             id,
             version: row.version,
@@ -421,6 +430,7 @@ impl Lifecycle<'_> {
         )
         .await?;
         tracing::info!(plugin = %id, from = %row.version, version = %new_version, by, "plugin upgraded");
+        self.warn_capped(manifest);
         Ok(Outcome {
             id,
             version: new_version,

@@ -13,7 +13,7 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
-use crate::db::outbox::NewMessage;
+use crate::db::outbox::{Enqueued, NewMessage};
 use crate::db::{Database, DbError, now_ms};
 use crate::manifest::MailCapability;
 use crate::settings::Settings;
@@ -205,14 +205,6 @@ pub async fn enqueue(
     message: &OutgoingMessage,
 ) -> Result<String, MailError> {
     message.validate()?;
-    let hour_ago = now_ms().saturating_sub(3_600_000);
-    let recent = db.outbox_count_since(plugin, hour_ago).await?;
-    if recent >= i64::from(grant.max_per_hour) {
-        return Err(MailError::QuotaExceeded(format!(
-            "{recent} messages queued in the last hour; the limit is {}",
-            grant.max_per_hour
-        )));
-    }
     let id = new_id();
     let json = serde_json::to_vec(message).map_err(|e| MailError::Invalid(e.to_string()))?;
     let recipients = message
@@ -222,14 +214,20 @@ pub async fn enqueue(
         .map(|a| a.trim())
         .collect::<Vec<_>>()
         .join(", ");
-    db.outbox_insert(&NewMessage {
+    let new = NewMessage {
         id: &id,
         plugin_id: plugin,
         recipients: &recipients,
         subject: &message.subject,
         message: &json,
-    })
-    .await?;
+    };
+    // The rate is checked in the transaction of the insert: exact under concurrent sends.
+    if let Enqueued::RateExceeded { recent } = db.outbox_enqueue(&new, grant.max_per_hour).await? {
+        return Err(MailError::QuotaExceeded(format!(
+            "{recent} messages queued in the last hour; the limit is {}",
+            grant.max_per_hour
+        )));
+    }
     tracing::info!(plugin, id = %id, "mail queued");
     Ok(id)
 }

@@ -62,21 +62,22 @@ pub struct Manifest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Capabilities {
-    /// The private key-value store.
+    /// The private key-value store: `kv = true` (host default quotas) or
+    /// `[capabilities.kv]` with `max-keys` / `max-bytes`.
     #[serde(default)]
-    pub kv: bool,
+    pub kv: KvRequest,
     /// The document store, with its quota (`[capabilities.store]`).
     #[serde(default)]
-    pub store: Option<StoreCapability>,
+    pub store: Option<StoreRequest>,
     /// Binary files, with size and type limits (`[capabilities.files]`).
     #[serde(default)]
-    pub files: Option<FilesCapability>,
+    pub files: Option<FilesRequest>,
     /// Outgoing mail through the outbox (`[capabilities.mail]`).
     #[serde(default)]
-    pub mail: Option<MailCapability>,
+    pub mail: Option<MailRequest>,
     /// Topics the plugin publishes and subscribes to (`[capabilities.events]`).
     #[serde(default)]
-    pub events: EventsCapability,
+    pub events: EventsRequest,
     /// Scheduled jobs (`[[capabilities.jobs]]`).
     #[serde(default)]
     pub jobs: Vec<JobSpec>,
@@ -104,78 +105,164 @@ pub struct NamedItem {
     pub name: String,
 }
 
-/// Quota of the document store.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// The `kv` request: `kv = true`, `kv = false`, or a table of quotas (which implies
+/// `true`). A quota left out is the host's default; any is capped by the host's ceiling.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KvRequest {
+    /// Whether the plugin asks for the key-value store.
+    pub enabled: bool,
+    /// Number of keys.
+    pub max_keys: Option<u64>,
+    /// Total bytes of its keys and values.
+    pub max_bytes: Option<u64>,
+}
+
+/// The table form of `[capabilities.kv]`.
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct StoreCapability {
-    /// Total size of the plugin's documents, in bytes.
-    #[serde(default = "StoreCapability::default_max_bytes")]
-    pub max_bytes: u64,
-    /// Number of documents.
-    #[serde(default = "StoreCapability::default_max_documents")]
-    pub max_documents: u64,
+struct KvTable {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_keys: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_bytes: Option<u64>,
 }
 
-impl StoreCapability {
-    fn default_max_bytes() -> u64 {
-        100 * 1024 * 1024
-    }
-    fn default_max_documents() -> u64 {
-        1_000_000
+impl<'de> Deserialize<'de> for KvRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = KvRequest;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("true, false, or a table with max-keys and max-bytes")
+            }
+            fn visit_bool<E: serde::de::Error>(self, enabled: bool) -> Result<KvRequest, E> {
+                Ok(KvRequest {
+                    enabled,
+                    ..KvRequest::default()
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<KvRequest, A::Error> {
+                let table = KvTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(KvRequest {
+                    enabled: true,
+                    max_keys: table.max_keys,
+                    max_bytes: table.max_bytes,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
-impl Default for StoreCapability {
-    fn default() -> Self {
-        StoreCapability {
-            max_bytes: Self::default_max_bytes(),
-            max_documents: Self::default_max_documents(),
+impl Serialize for KvRequest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.max_keys.is_none() && self.max_bytes.is_none() {
+            serializer.serialize_bool(self.enabled)
+        } else {
+            KvTable {
+                max_keys: self.max_keys,
+                max_bytes: self.max_bytes,
+            }
+            .serialize(serializer)
         }
     }
 }
 
-/// Limits of the files service.
+/// The document store's quota a manifest asks for (`[capabilities.store]`); a key left
+/// out is the host's default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StoreRequest {
+    /// Total size of the plugin's documents, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<u64>,
+    /// Number of documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_documents: Option<u64>,
+}
+
+/// The files limits a manifest asks for (`[capabilities.files]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FilesRequest {
+    /// Largest file, in bytes; also the request body limit of the plugin's mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<u64>,
+    /// Total size of the plugin's files, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_total_bytes: Option<u64>,
+    /// Media types the plugin may store (`image/jpeg`, `image/*`, `application/pdf`).
+    pub content_types: Vec<String>,
+}
+
+/// The mail rate a manifest asks for (`[capabilities.mail]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MailRequest {
+    /// Messages the plugin may queue per hour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_hour: Option<u32>,
+}
+
+/// The key-value store's quota that applies to a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct KvCapability {
+    /// Number of keys.
+    pub max_keys: u64,
+    /// Total bytes of keys and values.
+    pub max_bytes: u64,
+}
+
+/// The document store's quota that applies to a plugin (asked for, else the host's
+/// default; at most the host's ceiling).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct StoreCapability {
+    /// Total size of the plugin's documents, in bytes.
+    pub max_bytes: u64,
+    /// Number of documents.
+    pub max_documents: u64,
+}
+
+/// The files limits that apply to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct FilesCapability {
     /// Largest file, in bytes; also the request body limit of the plugin's mount.
-    #[serde(default = "FilesCapability::default_max_size")]
     pub max_size: u64,
     /// Total size of the plugin's files, in bytes.
-    #[serde(default = "FilesCapability::default_max_total_bytes")]
     pub max_total_bytes: u64,
     /// Media types the plugin may store (`image/jpeg`, `image/*`, `application/pdf`).
     pub content_types: Vec<String>,
 }
 
-impl FilesCapability {
-    fn default_max_size() -> u64 {
-        10 * 1024 * 1024
-    }
-    fn default_max_total_bytes() -> u64 {
-        1024 * 1024 * 1024
-    }
-}
-
-/// Limits of the mail service.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+/// The mail rate that applies to a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct MailCapability {
     /// Messages the plugin may queue per hour.
-    #[serde(default = "MailCapability::default_max_per_hour")]
     pub max_per_hour: u32,
 }
 
-impl MailCapability {
-    fn default_max_per_hour() -> u32 {
-        500
-    }
+/// The topics and publishing quotas that apply to a plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct EventsCapability {
+    /// Topics the plugin may publish on.
+    pub publish: Vec<String>,
+    /// Topics whose events the plugin receives (a trailing `*` matches a prefix).
+    pub subscribe: Vec<String>,
+    /// Events the plugin may publish in any 60 seconds.
+    pub max_per_minute: u64,
+    /// Undelivered events a topic may hold for this plugin to publish into it.
+    pub max_backlog: u64,
 }
 
-/// Event topics.
+/// Event topics, and the publishing quotas a manifest asks for (`[capabilities.events]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct EventsCapability {
+pub struct EventsRequest {
     /// Topics the plugin may publish on.
     #[serde(default)]
     pub publish: Vec<String>,
@@ -183,6 +270,12 @@ pub struct EventsCapability {
     /// (`issue.*`).
     #[serde(default)]
     pub subscribe: Vec<String>,
+    /// Events it may publish in any 60 seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u64>,
+    /// Undelivered events a topic may hold for a publish into it to be accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_backlog: Option<u64>,
 }
 
 /// A scheduled job: `every` (an interval such as `90s`, `5m`, `1h`) or `cron` (a cron
@@ -200,14 +293,29 @@ pub struct JobSpec {
     pub cron: Option<String>,
 }
 
-/// Per-call limits a plugin asks for.
+/// Per-call limits a plugin asks for; each is capped by the host's ceiling, and one left
+/// out is the host's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ManifestLimits {
     /// Linear memory per instance, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<u32>,
     /// Deadline per call, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Log lines one call may write (beyond: dropped and counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lines_per_call: Option<u64>,
+    /// Log bytes one call may write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes_per_call: Option<u64>,
+    /// Log lines the plugin may write in a minute, all calls together (on one host).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_lines_per_minute: Option<u64>,
+    /// Log bytes the plugin may write in a minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_bytes_per_minute: Option<u64>,
 }
 
 impl Manifest {
@@ -257,6 +365,14 @@ impl Manifest {
                 field: "limits.timeout-ms",
                 message: "must be at least 10".into(),
             });
+        }
+        for (key, value) in crate::quota::requested(self).asked() {
+            if value == 0 {
+                return Err(ManifestError::Field {
+                    field: key,
+                    message: "must be at least 1 (leave it out for the host's default)".into(),
+                });
+            }
         }
         self.validate_events_and_jobs()?;
         self.validate_declarations()
@@ -431,7 +547,7 @@ impl Capabilities {
     /// The capabilities this manifest asks for.
     pub fn requested(&self) -> CapabilitySet {
         let mut set = CapabilitySet::new();
-        if self.kv {
+        if self.kv.enabled {
             set.insert(Capability::Kv);
         }
         if self.store.is_some() {
@@ -464,34 +580,41 @@ impl Capabilities {
     /// One line per requested capability, with its limits, for an operator to read.
     pub fn describe(&self) -> Vec<String> {
         let mut lines = Vec::new();
-        if self.kv {
-            lines.push("kv      a private key-value store".to_owned());
+        if self.kv.enabled {
+            lines.push(format!(
+                "kv      a private key-value store ({}, {})",
+                asked("max-keys", self.kv.max_keys),
+                asked("max-bytes", self.kv.max_bytes)
+            ));
         }
         if let Some(s) = &self.store {
             lines.push(format!(
-                "store   a document store (quota {} bytes, {} documents)",
-                s.max_bytes, s.max_documents
+                "store   a document store ({}, {})",
+                asked("max-bytes", s.max_bytes),
+                asked("max-documents", s.max_documents)
             ));
         }
         if let Some(f) = &self.files {
             lines.push(format!(
-                "files   binary files (at most {} bytes each, {} in total; types {})",
-                f.max_size,
-                f.max_total_bytes,
+                "files   binary files ({}, {}; types {})",
+                asked("max-size", f.max_size),
+                asked("max-total-bytes", f.max_total_bytes),
                 f.content_types.join(", ")
             ));
         }
         if let Some(m) = &self.mail {
             lines.push(format!(
-                "mail    outgoing mail (at most {} per hour)",
-                m.max_per_hour
+                "mail    outgoing mail ({})",
+                asked("max-per-hour", m.max_per_hour.map(u64::from))
             ));
         }
         if !self.events.publish.is_empty() || !self.events.subscribe.is_empty() {
             lines.push(format!(
-                "events  publish [{}], subscribe [{}]",
+                "events  publish [{}], subscribe [{}] ({}, {})",
                 self.events.publish.join(", "),
-                self.events.subscribe.join(", ")
+                self.events.subscribe.join(", "),
+                asked("max-per-minute", self.events.max_per_minute),
+                asked("max-backlog", self.events.max_backlog)
             ));
         }
         if !self.jobs.is_empty() {
@@ -525,6 +648,14 @@ impl Capabilities {
             lines.push(format!("rights  back-office rights: {}", named(&self.rights)));
         }
         lines
+    }
+}
+
+/// `max-keys 100`, or `max-keys: host default` when the manifest does not say.
+fn asked(key: &str, value: Option<u64>) -> String {
+    match value {
+        Some(v) => format!("{key} {v}"),
+        None => format!("{key}: host default"),
     }
 }
 
@@ -587,9 +718,43 @@ greeting = "Bonjour"
     fn parses_a_valid_manifest() {
         let m = Manifest::parse(GOOD).expect("valid");
         assert_eq!(m.id, "hello");
-        assert!(m.capabilities.kv);
+        assert!(m.capabilities.kv.enabled);
         assert_eq!(m.limits.memory_mb, Some(16));
         assert_eq!(m.config["greeting"], "Bonjour");
+    }
+
+    #[test]
+    fn kv_is_a_flag_or_a_table_of_quotas() {
+        let table = Manifest::parse(&GOOD.replace(
+            "[capabilities]\nkv = true",
+            "[capabilities.kv]\nmax-keys = 5\nmax-bytes = 100",
+        ))
+        .expect("table");
+        assert_eq!(
+            table.capabilities.kv,
+            KvRequest {
+                enabled: true,
+                max_keys: Some(5),
+                max_bytes: Some(100)
+            }
+        );
+        assert!(table.capabilities.requested().contains(&Capability::Kv));
+        assert!(table.capabilities.describe()[0].contains("max-keys 5, max-bytes 100"));
+        let off = Manifest::parse(&GOOD.replace("kv = true", "kv = false")).expect("false");
+        assert!(!off.capabilities.requested().contains(&Capability::Kv));
+        // Written back the way it was read, so a stored manifest means the same.
+        let json = serde_json::to_value(&table.capabilities).expect("json");
+        assert_eq!(json["kv"], serde_json::json!({ "max-keys": 5, "max-bytes": 100 }));
+        assert_eq!(
+            serde_json::to_value(&off.capabilities).expect("json")["kv"],
+            false
+        );
+        for bad in ["kv = \"yes\"", "kv = { max-kyes = 5 }"] {
+            let err = Manifest::parse(&GOOD.replace("kv = true", bad))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("kv") || err.contains("max-kyes"), "{bad}: {err}");
+        }
     }
 
     #[test]

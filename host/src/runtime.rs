@@ -33,6 +33,7 @@ mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
 pub use calls::{Event, Job};
+pub use host_log::{LogMeter, one_log_line};
 pub use scheduler::Lane;
 use state::HostState;
 
@@ -106,40 +107,53 @@ pub struct CallLimits {
     pub memory_mb: u32,
     /// Deadline per call.
     pub timeout: Duration,
+    /// How much the plugin may log.
+    pub log: LogLimits,
+}
+
+/// How much a plugin may log: per call, and per minute over all its calls on this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// Lines of one call.
+    pub lines_per_call: u64,
+    /// Bytes of one call.
+    pub bytes_per_call: u64,
+    /// Lines per minute.
+    pub lines_per_minute: u64,
+    /// Bytes per minute.
+    pub bytes_per_minute: u64,
 }
 
 impl CallLimits {
     /// Resolves a manifest's requested limits against the host's defaults and ceilings.
     pub fn resolve(manifest: &Manifest, host: &Limits) -> CallLimits {
-        let memory_mb = manifest
-            .limits
-            .memory_mb
-            .unwrap_or(host.default_memory_mb)
-            .min(host.max_memory_mb);
-        let timeout_ms = manifest
-            .limits
-            .timeout_ms
-            .unwrap_or(host.default_timeout_ms)
-            .min(host.max_timeout_ms);
+        let effective = crate::quota::EffectiveLimits::of(manifest, host);
+        let q = &effective.quotas;
         CallLimits {
-            memory_mb,
-            timeout: Duration::from_millis(timeout_ms),
+            memory_mb: effective.memory_mb,
+            timeout: Duration::from_millis(effective.timeout_ms),
+            log: LogLimits {
+                lines_per_call: q.log_lines_per_call,
+                bytes_per_call: q.log_bytes_per_call,
+                lines_per_minute: q.log_lines_per_minute,
+                bytes_per_minute: q.log_bytes_per_minute,
+            },
         }
     }
 }
 
-/// What a plugin was granted, checked by every host import.
+/// What a plugin was granted, with the quotas that apply, checked by every host import.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// May use the `kv` interface.
-    pub kv: bool,
+    /// May use the `kv` interface, within this quota.
+    pub kv: Option<crate::manifest::KvCapability>,
     /// May use the `store` interface, within this quota.
     pub store: Option<crate::manifest::StoreCapability>,
     /// May use the `files` interface, within these limits.
     pub files: Option<crate::manifest::FilesCapability>,
     /// May queue mail, within this rate.
     pub mail: Option<crate::manifest::MailCapability>,
-    /// Topics it may publish and receive.
+    /// Topics it may publish and receive, and its publishing quotas.
     pub events: crate::manifest::EventsCapability,
     /// Its scheduled jobs.
     pub jobs: Vec<crate::manifest::JobSpec>,
@@ -148,16 +162,41 @@ pub struct Grants {
 impl Grants {
     /// What the manifest asks for, limited to what the operator granted: a capability
     /// granted but not asked for gives nothing, one asked for but not granted is denied.
-    pub fn granted(manifest: &Manifest, granted: &CapabilitySet) -> Grants {
+    /// Quotas are the manifest's, else the host's defaults, at most the host's ceilings.
+    pub fn granted(manifest: &Manifest, granted: &CapabilitySet, host: &Limits) -> Grants {
         let c = &manifest.capabilities;
+        let q = crate::quota::EffectiveLimits::of(manifest, host).quotas;
         let has = |capability| granted.contains(&capability);
         Grants {
-            kv: c.kv && has(Capability::Kv),
-            store: c.store.clone().filter(|_| has(Capability::Store)),
-            files: c.files.clone().filter(|_| has(Capability::Files)),
-            mail: c.mail.clone().filter(|_| has(Capability::Mail)),
+            kv: (c.kv.enabled && has(Capability::Kv)).then_some(crate::manifest::KvCapability {
+                max_keys: q.kv_max_keys,
+                max_bytes: q.kv_max_bytes,
+            }),
+            store: c.store.as_ref().filter(|_| has(Capability::Store)).map(|_| {
+                crate::manifest::StoreCapability {
+                    max_bytes: q.store_max_bytes,
+                    max_documents: q.store_max_documents,
+                }
+            }),
+            files: c.files.as_ref().filter(|_| has(Capability::Files)).map(|f| {
+                crate::manifest::FilesCapability {
+                    max_size: q.files_max_size,
+                    max_total_bytes: q.files_max_total_bytes,
+                    content_types: f.content_types.clone(),
+                }
+            }),
+            mail: c.mail.as_ref().filter(|_| has(Capability::Mail)).map(|_| {
+                crate::manifest::MailCapability {
+                    max_per_hour: u32::try_from(q.mail_max_per_hour).unwrap_or(u32::MAX),
+                }
+            }),
             events: if has(Capability::Events) {
-                c.events.clone()
+                crate::manifest::EventsCapability {
+                    publish: c.events.publish.clone(),
+                    subscribe: c.events.subscribe.clone(),
+                    max_per_minute: q.events_max_per_minute,
+                    max_backlog: q.events_max_backlog,
+                }
             } else {
                 crate::manifest::EventsCapability::default()
             },
@@ -217,6 +256,8 @@ pub struct PluginContext {
     pub config: BTreeMap<String, String>,
     /// Effective limits.
     pub limits: CallLimits,
+    /// What it logged this minute on this host (the per-minute log limits).
+    pub log_meter: LogMeter,
 }
 
 /// A plugin compiled and linked, ready to instantiate.
@@ -474,9 +515,10 @@ impl Runtime {
         let context = PluginContext {
             id,
             version: manifest.version.to_string(),
-            grants: Grants::granted(&manifest, granted),
+            grants: Grants::granted(&manifest, granted, limits),
             config: merged,
             limits: CallLimits::resolve(&manifest, limits),
+            log_meter: LogMeter::default(),
         };
         Ok(LoadedPlugin {
             context: Arc::new(context),

@@ -178,11 +178,14 @@ async fn run_one(
             JobOutcome::Ok
         }
         Ok(Err(message)) => {
-            tracing::warn!(plugin = %id, job = %name, period, duration_ms, error = %message, "job answered an error");
+            // The plugin's own text: escaped so that it stays one log line.
+            let shown = crate::runtime::one_log_line(&message);
+            tracing::warn!(plugin = %id, job = %name, period, duration_ms, error = %shown, "job answered an error");
             JobOutcome::PluginError(message)
         }
         Err(e) => {
-            tracing::error!(plugin = %id, job = %name, period, duration_ms, error = %e, "job failed: the plugin trapped or overran its limits");
+            let shown = crate::runtime::one_log_line(&e.to_string());
+            tracing::error!(plugin = %id, job = %name, period, duration_ms, error = %shown, "job failed: the plugin trapped or overran its limits");
             JobOutcome::Trap(e.to_string())
         }
     };

@@ -101,6 +101,12 @@ pub struct Limits {
     /// call moves to the background lane, whose threads run at the lowest OS priority, so
     /// that long calls never slow down short ones (the host's routes, other plugins).
     pub interactive_cpu_ms: u32,
+    /// Quotas of a plugin whose manifest does not ask (`[limits.default-quotas]`); a quota
+    /// not given here is the built-in default, lowered to its ceiling.
+    pub default_quotas: crate::quota::QuotaSettings,
+    /// The most any manifest gets (`[limits.max-quotas]`); a quota not given here is the
+    /// built-in ceiling.
+    pub max_quotas: crate::quota::QuotaSettings,
 }
 
 /// Operator settings for one plugin.
@@ -143,6 +149,8 @@ impl Default for Limits {
             max_queued_per_plugin: 1024,
             keep_resident_mb: 32,
             interactive_cpu_ms: 20,
+            default_quotas: crate::quota::QuotaSettings::default(),
+            max_quotas: crate::quota::QuotaSettings::default(),
         }
     }
 }
@@ -153,6 +161,52 @@ fn default_concurrency_per_plugin() -> u32 {
     u32::try_from(cores.saturating_mul(4))
         .unwrap_or(u32::MAX)
         .clamp(4, 64)
+}
+
+impl Limits {
+    /// The quotas of a plugin whose manifest does not ask.
+    pub fn quota_defaults(&self) -> crate::quota::Quotas {
+        self.default_quotas
+            .over_capped(crate::quota::Quotas::DEFAULTS, self.quota_ceilings())
+    }
+
+    /// The most any manifest gets.
+    pub fn quota_ceilings(&self) -> crate::quota::Quotas {
+        let built_in = crate::quota::Quotas::CEILINGS;
+        self.max_quotas.over_capped(built_in, built_in)
+    }
+
+    /// Checks the quota tables: every value at least 1, no default above its ceiling.
+    fn validate_quotas(&self) -> Result<(), SettingsError> {
+        let ceilings = self.quota_ceilings().values();
+        let keys = crate::quota::QUOTA_KEYS.iter();
+        for (key, max) in keys.clone().zip(self.max_quotas.values()) {
+            if max == Some(0) {
+                return Err(SettingsError::Invalid {
+                    key: key.max_setting,
+                    message: "must be at least 1".into(),
+                });
+            }
+        }
+        for ((key, default), ceiling) in keys.zip(self.default_quotas.values()).zip(&ceilings) {
+            match default {
+                Some(0) => {
+                    return Err(SettingsError::Invalid {
+                        key: key.default_setting,
+                        message: "must be at least 1".into(),
+                    });
+                }
+                Some(v) if v > *ceiling => {
+                    return Err(SettingsError::Invalid {
+                        key: key.default_setting,
+                        message: format!("is {v}, above its ceiling {} = {ceiling}", key.max_setting),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Settings {
@@ -233,6 +287,7 @@ impl Settings {
         if l.interactive_cpu_ms == 0 || l.interactive_cpu_ms > 60_000 {
             return invalid("limits.interactive-cpu-ms", "must be between 1 and 60000");
         }
+        l.validate_quotas()?;
         if self.site_name.trim().is_empty() {
             return invalid("site-name", "must not be empty");
         }

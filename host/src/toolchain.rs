@@ -298,7 +298,7 @@ pub fn world_for(manifest: &Manifest) -> String {
 pub fn imported_interfaces(manifest: &Manifest) -> Vec<&'static str> {
     let c = &manifest.capabilities;
     let mut out = vec!["log", "config"];
-    if c.kv {
+    if c.kv.enabled {
         out.push("kv");
     }
     if c.store.is_some() {

@@ -211,6 +211,9 @@ async fn install_or_upgrade(args: InstallArgs, upgrade: bool) -> anyhow::Result<
             ops.install(wasm, &request, &operator()).await?
         };
         report(&outcome, if upgrade { "upgraded" } else { "installed" });
+        if outcome.pending.is_none() {
+            print_effective(&info.manifest, ops.settings);
+        }
         Ok(())
     })
     .await
@@ -237,13 +240,16 @@ async fn inspect(target: &str, common: &CommonArgs) -> anyhow::Result<()> {
         let wasm = read_file(path)?;
         let info =
             read_package(&wasm).with_context(|| format!("{} is not a plugin package", path.display()))?;
+        // The operator's settings (not the database): the limits shown are this host's.
+        let settings = load_settings(common)?;
         let db = Database::connect("sqlite::memory:").await?;
-        let runtime = Runtime::new(&Settings::default().limits, db.clone())?;
+        let runtime = Runtime::new(&settings.limits, db.clone())?;
         let interfaces = runtime
             .interfaces(&info.manifest.id, wasm)
             .await
             .with_context(|| format!("{} does not compile", path.display()))?;
         print_manifest(&info.manifest, &info.sha256);
+        print_effective(&info.manifest, &settings);
         println!("imports:");
         for name in &interfaces.imports {
             println!("  {name}");
@@ -259,7 +265,7 @@ async fn inspect(target: &str, common: &CommonArgs) -> anyhow::Result<()> {
         crate::manifest::is_valid_id(target),
         "{target} is neither a file nor a plugin id"
     );
-    let (_settings, db) = open(common).await?;
+    let (settings, db) = open(common).await?;
     let row = db
         .plugin_row(target)
         .await?
@@ -270,6 +276,7 @@ async fn inspect(target: &str, common: &CommonArgs) -> anyhow::Result<()> {
     if let Some(v) = current {
         let manifest = Manifest::parse(&v.manifest)?;
         print_manifest(&manifest, &v.sha256);
+        print_effective(&manifest, &settings);
     }
     println!("state: {}", if row.enabled { "enabled" } else { "disabled" });
     println!(
@@ -326,11 +333,41 @@ fn print_manifest(m: &Manifest, sha256: &str) {
     for line in lines {
         println!("  {line}");
     }
-    println!(
-        "limits: memory {} MiB, {} ms per call",
-        m.limits.memory_mb.map_or("default".into(), |v| v.to_string()),
-        m.limits.timeout_ms.map_or("default".into(), |v| v.to_string())
-    );
+    let l = &m.limits;
+    let mut asked = vec![
+        format!(
+            "memory-mb {}",
+            l.memory_mb.map_or("host default".into(), |v| v.to_string())
+        ),
+        format!(
+            "timeout-ms {}",
+            l.timeout_ms.map_or("host default".into(), |v| v.to_string())
+        ),
+    ];
+    for (key, value) in [
+        ("log-lines-per-call", l.log_lines_per_call),
+        ("log-bytes-per-call", l.log_bytes_per_call),
+        ("log-lines-per-minute", l.log_lines_per_minute),
+        ("log-bytes-per-minute", l.log_bytes_per_minute),
+    ] {
+        if let Some(value) = value {
+            asked.push(format!("{key} {value}"));
+        }
+    }
+    println!("limits requested: {}", asked.join(", "));
+}
+
+/// What applies on this host (the manifest's asks within the operator's defaults and
+/// ceilings), and a warning on stderr for each ask beyond a ceiling.
+fn print_effective(m: &Manifest, settings: &Settings) {
+    let effective = crate::quota::EffectiveLimits::of(m, &settings.limits);
+    println!("effective limits on this host:");
+    for line in effective.describe(m) {
+        println!("  {line}");
+    }
+    for warning in effective.warnings() {
+        eprintln!("warning: {warning}");
+    }
 }
 
 /// `lutetia dev PLUGIN_DIR`: build, pack (version `X.Y.Z-dev.MILLIS`, always newer than the

@@ -1,9 +1,58 @@
 //! Storage of events: the durable queue, the delivery cursors and the dead deliveries.
 
+use super::quota::{LOCK_USAGE, begin_write, to_i64};
 use super::{Database, DbError, now_ms, on_pool};
 
 /// Attempts of [`Database::publish_event`] when concurrent publishers take the same number.
 const PUBLISH_ATTEMPTS: usize = 50;
+/// The window of the publishing rate, in milliseconds.
+const RATE_WINDOW_MS: i64 = 60_000;
+
+/// The quotas a publish is checked against.
+#[derive(Debug, Clone, Copy)]
+pub struct PublishQuota<'a> {
+    /// Events the publisher may publish in any 60 seconds (all topics together).
+    pub max_per_minute: u64,
+    /// Undelivered events the topic may already hold.
+    pub max_backlog: u64,
+    /// The plugins subscribed to the topic: the backlog is what the slowest of them has not
+    /// acknowledged yet (everything, when there is none: a later subscriber reads the
+    /// topic from its start).
+    pub subscribers: &'a [String],
+}
+
+/// Why an event was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Over the publisher's rate or the topic's backlog bound; nothing was published.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for PublishError {
+    fn from(e: sqlx::Error) -> Self {
+        PublishError::Db(DbError::Query(e))
+    }
+}
+
+/// The backlog of a topic whose last event is `head`: events after the oldest
+/// acknowledgement among `subscribers` (a subscriber without a cursor has read nothing).
+pub fn backlog(head: i64, subscribers: &[String], cursors: &[(String, i64)]) -> i64 {
+    let watermark = subscribers
+        .iter()
+        .map(|s| {
+            cursors
+                .iter()
+                .find(|(subscriber, _)| subscriber == s)
+                .map_or(0, |(_, delivered)| *delivered)
+        })
+        .min()
+        .unwrap_or(0);
+    head.saturating_sub(watermark).max(0)
+}
 
 /// An event of the queue.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -55,32 +104,96 @@ pub struct Claim {
 }
 
 impl Database {
-    /// Appends an event to its topic, numbered after the last one, in one statement.
-    pub async fn publish_event(&self, topic: &str, publisher: &str, payload: &str) -> Result<i64, DbError> {
+    /// Appends an event to its topic, numbered after the last one, if the publisher's rate
+    /// and the topic's backlog allow it.
+    ///
+    /// One transaction: lock the publisher's `events` row in `quota_usage` (so its own
+    /// publishes are counted one after the other, on every host), count its events of the
+    /// last minute, measure the topic's backlog, insert with `seq = head + 1`. A publisher of
+    /// another plugin that took the same number makes the insert fail on `UNIQUE (topic,
+    /// seq)`; the whole transaction is then tried again, and sees that event.
+    pub async fn publish_event(
+        &self,
+        topic: &str,
+        publisher: &str,
+        payload: &str,
+        quota: PublishQuota<'_>,
+    ) -> Result<i64, PublishError> {
+        let begin = begin_write(self.backend());
         for _ in 0..PUBLISH_ATTEMPTS {
-            let inserted: Result<(i64,), sqlx::Error> = on_pool!(self, pool => {
-                sqlx::query_as(
-                    "INSERT INTO events (topic, seq, publisher, payload, published_at) \
-                     SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4 FROM events WHERE topic = $1 \
-                     RETURNING id",
+            let now = now_ms();
+            let attempt: Result<i64, PublishError> = on_pool!(self, pool => {
+                let mut tx = pool.begin_with(begin).await?;
+                sqlx::query(LOCK_USAGE)
+                    .bind(publisher)
+                    .bind("events")
+                    .execute(&mut *tx)
+                    .await?;
+                let recent: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM events WHERE publisher = $1 AND published_at > $2",
+                )
+                .bind(publisher)
+                .bind(now - RATE_WINDOW_MS)
+                .fetch_one(&mut *tx)
+                .await?;
+                if recent >= to_i64(quota.max_per_minute) {
+                    return Err(PublishError::QuotaExceeded(format!(
+                        "{recent} events published in the last minute; the limit is {}",
+                        quota.max_per_minute
+                    )));
+                }
+                let head: i64 = sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM events WHERE topic = $1",
                 )
                 .bind(topic)
+                .fetch_one(&mut *tx)
+                .await?;
+                let cursors: Vec<(String, i64)> = if quota.subscribers.is_empty() {
+                    Vec::new()
+                } else {
+                    sqlx::query_as("SELECT subscriber, delivered_seq FROM event_cursors WHERE topic = $1")
+                        .bind(topic)
+                        .fetch_all(&mut *tx)
+                        .await?
+                };
+                let waiting = backlog(head, quota.subscribers, &cursors);
+                if waiting >= to_i64(quota.max_backlog) {
+                    return Err(PublishError::QuotaExceeded(format!(
+                        "topic {topic:?} holds {waiting} undelivered events; the limit is {}",
+                        quota.max_backlog
+                    )));
+                }
+                let inserted: Result<(i64,), sqlx::Error> = sqlx::query_as(
+                    "INSERT INTO events (topic, seq, publisher, payload, published_at) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(topic)
+                .bind(head + 1)
                 .bind(publisher)
                 .bind(payload)
-                .bind(now_ms())
-                .fetch_one(pool)
-                .await
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await;
+                match inserted {
+                    Ok((id,)) => {
+                        tx.commit().await?;
+                        Ok(id)
+                    }
+                    Err(e) => Err(e.into()),
+                }
             });
-            match inserted {
-                Ok((id,)) => return Ok(id),
-                // Another publisher took this number first: take the next one.
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            match attempt {
+                Ok(id) => return Ok(id),
+                // Another publisher took this number first: start again after it.
+                Err(PublishError::Db(DbError::Query(sqlx::Error::Database(e))))
+                    if e.is_unique_violation() =>
+                {
                     tokio::task::yield_now().await;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
-        Err(DbError::Contention("event publish"))
+        Err(PublishError::Db(DbError::Contention("event publish")))
     }
 
     /// The last sequence number of every topic.

@@ -4,6 +4,7 @@
 //! `UPDATE`; the condition is re-checked on the locked row by both backends, so with several
 //! host processes only one of them gets a given message.
 
+use super::quota::{LOCK_USAGE, begin_write};
 use super::{Database, DbError, now_ms, on_pool};
 
 /// A message to insert in the outbox.
@@ -57,38 +58,66 @@ pub struct ClaimedMessage {
     pub attempts: i32,
 }
 
-impl Database {
-    /// Queues a message, due now.
-    pub async fn outbox_insert(&self, message: &NewMessage<'_>) -> Result<(), DbError> {
-        let now = now_ms();
-        on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO outbox (id, plugin_id, recipients, subject, message, status, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
-            )
-            .bind(message.id)
-            .bind(message.plugin_id)
-            .bind(message.recipients)
-            .bind(message.subject)
-            .bind(message.message)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
-    }
+/// Outcome of [`Database::outbox_enqueue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The message is in the outbox.
+    Queued,
+    /// The plugin already queued `recent` messages in the last hour; nothing was queued.
+    RateExceeded {
+        /// Messages of the last hour.
+        recent: i64,
+    },
+}
 
-    /// Messages `plugin` queued since `since_ms` (the hourly rate).
-    pub async fn outbox_count_since(&self, plugin: &str, since_ms: i64) -> Result<i64, DbError> {
-        let (n,): (i64,) = on_pool!(self, pool => {
-            sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE plugin_id = $1 AND created_at >= $2")
-                .bind(plugin)
-                .bind(since_ms)
-                .fetch_one(pool)
-                .await
+/// The window of the mail rate, in milliseconds.
+const HOUR_MS: i64 = 3_600_000;
+
+impl Database {
+    /// Queues a message, due now, unless the plugin already queued `max_per_hour` in the
+    /// last hour. One transaction that first locks the plugin's `mail` row of
+    /// `quota_usage`: concurrent senders of a plugin (on any host) are counted one after
+    /// the other, so the rate is exact.
+    pub async fn outbox_enqueue(
+        &self,
+        message: &NewMessage<'_>,
+        max_per_hour: u32,
+    ) -> Result<Enqueued, DbError> {
+        let now = now_ms();
+        let begin = begin_write(self.backend());
+        let outcome = on_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin).await?;
+            sqlx::query(LOCK_USAGE)
+                .bind(message.plugin_id)
+                .bind("mail")
+                .execute(&mut *tx)
+                .await?;
+            let recent: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE plugin_id = $1 AND created_at > $2")
+                    .bind(message.plugin_id)
+                    .bind(now - HOUR_MS)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if recent >= i64::from(max_per_hour) {
+                Ok::<Enqueued, sqlx::Error>(Enqueued::RateExceeded { recent })
+            } else {
+                sqlx::query(
+                    "INSERT INTO outbox (id, plugin_id, recipients, subject, message, status, attempts, \
+                     next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6)",
+                )
+                .bind(message.id)
+                .bind(message.plugin_id)
+                .bind(message.recipients)
+                .bind(message.subject)
+                .bind(message.message)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(Enqueued::Queued)
+            }
         })?;
-        Ok(n)
+        Ok(outcome)
     }
 
     /// Claims the next due message for `lease_ms`, or `None` if nothing is due.

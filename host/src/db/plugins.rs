@@ -238,6 +238,8 @@ impl Database {
                 "DELETE FROM files WHERE plugin_id = $1",
                 "DELETE FROM job_runs WHERE plugin_id = $1",
                 "DELETE FROM event_cursors WHERE subscriber = $1",
+                "DELETE FROM quota_usage WHERE plugin_id = $1",
+                "DELETE FROM file_reservations WHERE plugin_id = $1",
             ]);
         }
         let existed = on_pool!(self, pool => {

@@ -187,6 +187,36 @@ async fn finish(app: &App, outcome: Outcome, status: StatusCode) -> HttpResponse
     (status, Json(body)).into_response()
 }
 
+/// What applies to a plugin on this host, and a warning for each ask beyond a ceiling:
+/// `{"effective_limits": {...}, "warnings": [...]}`.
+fn limits_json(app: &App, manifest: &crate::manifest::Manifest) -> Value {
+    let effective = crate::quota::EffectiveLimits::of(manifest, &app.settings.limits);
+    json!({
+        "effective_limits": {
+            "memory_mb": effective.memory_mb,
+            "timeout_ms": effective.timeout_ms,
+            "quotas": effective.quotas,
+        },
+        "capped": effective.capped,
+        "warnings": effective.warnings(),
+    })
+}
+
+/// [`finish`] for an install or an upgrade: the answer also shows the limits that apply.
+async fn finish_install(
+    app: &App,
+    outcome: Outcome,
+    status: StatusCode,
+    manifest: &crate::manifest::Manifest,
+) -> HttpResponse {
+    let mut body = outcome_json(&outcome);
+    if let (Some(body), Value::Object(limits)) = (body.as_object_mut(), limits_json(app, manifest)) {
+        body.extend(limits);
+    }
+    applied(app, outcome.loaded.into_iter().collect()).await;
+    (status, Json(body)).into_response()
+}
+
 fn who() -> &'static str {
     "api:admin-token"
 }
@@ -246,14 +276,17 @@ async fn inspect_package(State(app): State<Arc<App>>, body: Bytes) -> Result<Htt
         .interfaces(&info.manifest.id, body.to_vec())
         .await
         .map_err(LifecycleError::from)?;
-    Ok(Json(json!({
+    let mut body = json!({
         "manifest": info.manifest,
         "sha256": info.sha256,
         "requested": format_capabilities(&info.manifest.capabilities.requested()),
         "imports": interfaces.imports,
         "exports": interfaces.exports,
-    }))
-    .into_response())
+    });
+    if let (Some(body), Value::Object(limits)) = (body.as_object_mut(), limits_json(&app, &info.manifest)) {
+        body.extend(limits);
+    }
+    Ok(Json(body).into_response())
 }
 
 async fn install(
@@ -275,7 +308,7 @@ async fn install(
         ));
     }
     let outcome = ops(&app).install(body.to_vec(), &request, who()).await?;
-    Ok(finish(&app, outcome, StatusCode::CREATED).await)
+    Ok(finish_install(&app, outcome, StatusCode::CREATED, &info.manifest).await)
 }
 
 async fn upgrade(
@@ -299,7 +332,7 @@ async fn upgrade(
     } else {
         StatusCode::OK
     };
-    Ok(finish(&app, outcome, status).await)
+    Ok(finish_install(&app, outcome, status, &info.manifest).await)
 }
 
 async fn grant(

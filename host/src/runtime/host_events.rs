@@ -1,18 +1,22 @@
 //! `lutetia:plugin/events`: publishing events to subscribed plugins.
 //!
 //! Grant check (the topic must be declared in the manifest's `publish` list), then the
-//! topic and payload checks, then one insert into the durable queue with the publisher's
-//! id from the store context; the dispatcher (`crate::events`) delivers it.
+//! topic and payload checks, then one transaction on the durable queue with the publisher's
+//! id from the store context, which also enforces the publisher's rate and the topic's
+//! backlog bound (`quota-exceeded`); the dispatcher (`crate::events`) delivers it.
 
 use super::bindings::lutetia::plugin::events::Host;
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::events::{MAX_PAYLOAD_BYTES, check_topic, notify_published};
+use crate::db::events::{PublishError, PublishQuota};
+use crate::events::{MAX_PAYLOAD_BYTES, check_topic, notify_published, subscribers_of};
 
 impl Host for HostState {
     async fn publish(&mut self, topic: String, payload: String) -> Result<(), Error> {
-        if !self.plugin.grants.events.publish.contains(&topic) {
-            tracing::warn!(plugin = %self.plugin.id, %topic, "denied: topic not declared for publishing");
+        let grant = &self.plugin.grants.events;
+        if !grant.publish.contains(&topic) {
+            // Debug formatting: the topic is the plugin's text and must stay one log line.
+            tracing::warn!(plugin = %self.plugin.id, topic = ?topic, "denied: topic not declared for publishing");
             return Err(Error::Denied);
         }
         check_topic(&topic).map_err(Error::Invalid)?;
@@ -25,13 +29,27 @@ impl Host for HostState {
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&payload) {
             return Err(Error::Invalid(format!("event payload is not valid JSON: {e}")));
         }
-        match self.db.publish_event(&topic, &self.plugin.id, &payload).await {
+        let subscribers = subscribers_of(&topic);
+        let quota = PublishQuota {
+            max_per_minute: grant.max_per_minute,
+            max_backlog: grant.max_backlog,
+            subscribers: &subscribers,
+        };
+        match self
+            .db
+            .publish_event(&topic, &self.plugin.id, &payload, quota)
+            .await
+        {
             Ok(id) => {
                 tracing::debug!(plugin = %self.plugin.id, %topic, event = id, "event published");
                 notify_published();
                 Ok(())
             }
-            Err(e) => {
+            Err(PublishError::QuotaExceeded(reason)) => {
+                tracing::info!(plugin = %self.plugin.id, %topic, %reason, "events quota exceeded");
+                Err(Error::QuotaExceeded)
+            }
+            Err(PublishError::Db(e)) => {
                 tracing::error!(plugin = %self.plugin.id, %topic, error = %e, "cannot publish an event");
                 Err(Error::Unavailable("the event queue is unavailable".into()))
             }

@@ -1,12 +1,16 @@
 //! `lutetia:plugin/kv`: a key-value store private to each plugin, persisted in the database.
 //!
 //! Every function checks the grant first, then the sizes, then reaches the database with
-//! the calling plugin's id: a plugin can only ever name its own keys.
+//! the calling plugin's id: a plugin can only ever name its own keys. Writes are charged to
+//! the plugin's quota (keys, bytes of keys and values) in the same transaction: a write
+//! that does not fit answers `quota-exceeded` and changes nothing.
 
 use super::bindings::lutetia::plugin::kv::Host;
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::db::{DbError, kv::Increment};
+use crate::db::DbError;
+use crate::db::kv::{Increment, KvError};
+use crate::manifest::KvCapability;
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -16,18 +20,31 @@ pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 pub const MAX_LIST: u32 = 1000;
 
 impl HostState {
-    fn kv_granted(&self, operation: &str) -> Result<(), Error> {
-        if self.plugin.grants.kv {
-            Ok(())
-        } else {
-            tracing::warn!(plugin = %self.plugin.id, operation, "denied: kv capability not granted");
-            Err(Error::Denied)
+    /// The plugin's quota when it was granted the key-value store, `denied` otherwise.
+    fn kv_granted(&self, operation: &str) -> Result<KvCapability, Error> {
+        match self.plugin.grants.kv {
+            Some(quota) => Ok(quota),
+            None => {
+                tracing::warn!(plugin = %self.plugin.id, operation, "denied: kv capability not granted");
+                Err(Error::Denied)
+            }
         }
     }
 
     fn db_error(&self, error: DbError) -> Error {
         tracing::error!(plugin = %self.plugin.id, error = %error, "kv storage error");
         Error::Unavailable("storage temporarily unavailable".into())
+    }
+
+    fn kv_error(&self, operation: &str, error: KvError) -> Error {
+        match error {
+            KvError::QuotaExceeded(reason) => {
+                tracing::info!(plugin = %self.plugin.id, operation, %reason, "kv quota exceeded");
+                Error::QuotaExceeded
+            }
+            KvError::Db(DbError::Contention(_)) => Error::Conflict,
+            KvError::Db(e) => self.db_error(e),
+        }
     }
 }
 
@@ -68,35 +85,34 @@ impl Host for HostState {
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        self.kv_granted("set")?;
+        let quota = self.kv_granted("set")?;
         check_key(&key)?;
         check_value(&value)?;
         self.db
-            .kv_set(&self.plugin.id, &key, &value)
+            .kv_set(&self.plugin.id, quota, &key, &value)
             .await
-            .map_err(|e| self.db_error(e))
+            .map_err(|e| self.kv_error("set", e))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
-        self.kv_granted("delete")?;
+        let quota = self.kv_granted("delete")?;
         check_key(&key)?;
         self.db
-            .kv_delete(&self.plugin.id, &key)
+            .kv_delete(&self.plugin.id, quota, &key)
             .await
-            .map_err(|e| self.db_error(e))
+            .map_err(|e| self.kv_error("delete", e))
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
-        self.kv_granted("increment")?;
+        let quota = self.kv_granted("increment")?;
         check_key(&key)?;
-        match self.db.kv_increment(&self.plugin.id, &key, delta).await {
+        match self.db.kv_increment(&self.plugin.id, quota, &key, delta).await {
             Ok(Increment::Value(n)) => Ok(n),
             Ok(Increment::NotAnInteger) => Err(Error::Invalid(format!(
                 "the value of {key:?} is not a decimal integer"
             ))),
             Ok(Increment::Overflow) => Err(Error::Invalid("the sum overflows a 64-bit integer".into())),
-            Err(DbError::Contention(_)) => Err(Error::Conflict),
-            Err(e) => Err(self.db_error(e)),
+            Err(e) => Err(self.kv_error("increment", e)),
         }
     }
 
@@ -106,13 +122,13 @@ impl Host for HostState {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, Error> {
-        self.kv_granted("compare-and-swap")?;
+        let quota = self.kv_granted("compare-and-swap")?;
         check_key(&key)?;
         check_value(&new)?;
         self.db
-            .kv_compare_and_swap(&self.plugin.id, &key, expected.as_deref(), &new)
+            .kv_compare_and_swap(&self.plugin.id, quota, &key, expected.as_deref(), &new)
             .await
-            .map_err(|e| self.db_error(e))
+            .map_err(|e| self.kv_error("compare-and-swap", e))
     }
 
     async fn list_keys(

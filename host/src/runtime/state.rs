@@ -22,6 +22,8 @@ pub struct HostState {
     pub limiter: MemoryLimiter,
     /// Storage of the `files` interface (`None`: answers `unavailable`).
     pub files: Option<crate::files::FileStore>,
+    /// What this call logged (per-call log limits; reports drops when the call ends).
+    pub log: super::host_log::CallLog,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -33,6 +35,7 @@ impl HostState {
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let limiter = MemoryLimiter::new(u64::from(plugin.limits.memory_mb) << 20);
         HostState {
+            log: super::host_log::CallLog::new(plugin.clone()),
             plugin,
             db,
             stderr,
