@@ -99,40 +99,57 @@ fn step(state: State, byte: u8) -> (Option<State>, bool) {
 /// The largest number of attributes any tag of `html` could have, or `Err(limit)` as soon
 /// as one could have more than `limit`.
 pub(super) fn max_attributes(html: &[u8], limit: u32) -> Result<u32, u32> {
-    // runs[s]: the largest attribute count among the tags being read whose tokenizer is
-    // in state STATES[s] after the current byte.
-    let mut runs: [Option<u32>; STATES.len()] = [None; STATES.len()];
-    let mut active = false;
+    // counts[s] is meaningful when bit s of `active` is set: the largest attribute count
+    // among the tags being read whose tokenizer is in state STATES[s] after this byte.
+    let mut counts = [0u32; STATES.len()];
+    let mut active: u16 = 0;
     let mut most = 0;
-    for (i, &byte) in html.iter().enumerate() {
-        if active {
-            let mut next = [None; STATES.len()];
-            active = false;
-            for (state, count) in STATES.iter().zip(runs) {
-                let Some(count) = count else { continue };
-                let (to, started) = step(*state, byte);
-                let count = count + u32::from(started);
+    let mut i = 0;
+    while i < html.len() {
+        if active == 0 && !(i > 0 && html[i - 1] == b'<') {
+            // Text: nothing to follow until the next `<` (or the `/` of a `</`).
+            match html[i..].iter().position(|&b| b == b'<') {
+                Some(offset) => i += offset,
+                None => break,
+            }
+        }
+        let byte = html[i];
+        if active != 0 {
+            let mut next = [0u32; STATES.len()];
+            let mut next_active: u16 = 0;
+            let mut pending = active;
+            while pending != 0 {
+                let s = pending.trailing_zeros() as usize;
+                pending &= pending - 1;
+                let (to, started) = step(STATES[s], byte);
+                let count = counts[s] + u32::from(started);
                 if count > limit {
                     return Err(limit);
                 }
                 most = most.max(count);
                 if let Some(to) = to {
-                    let slot = &mut next[to as usize];
-                    *slot = Some(slot.map_or(count, |c: u32| c.max(count)));
-                    active = true;
+                    let bit = 1u16 << to as usize;
+                    if next_active & bit == 0 || next[to as usize] < count {
+                        next[to as usize] = count;
+                    }
+                    next_active |= bit;
                 }
             }
-            runs = next;
+            counts = next;
+            active = next_active;
         }
         // A tag may start here: `<` then a letter, or `</` then a letter. Its name's first
         // letter is the next byte, read in the name state.
         let letter_next = html.get(i + 1).is_some_and(u8::is_ascii_alphabetic);
         let opens = letter_next && (byte == b'<' || (byte == b'/' && i > 0 && html[i - 1] == b'<'));
         if opens {
-            let slot = &mut runs[State::Name as usize];
-            *slot = Some(slot.unwrap_or(0));
-            active = true;
+            let bit = 1u16 << State::Name as usize;
+            if active & bit == 0 {
+                counts[State::Name as usize] = 0;
+            }
+            active |= bit;
         }
+        i += 1;
     }
     Ok(most)
 }
@@ -160,6 +177,8 @@ mod tests {
         );
         assert_eq!(count("<a b\"c=1>"), 1, "a quote inside a name is part of it");
         assert_eq!(count("< a b c>"), 0, "`<` then a space is text");
+        assert_eq!(count("text </p a> more </div b c d>"), 3, "end tags after text");
+        assert_eq!(count("<<a b>"), 1);
     }
 
     #[test]
