@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::db::{Database, DbError};
-use crate::http::{Layout, LayoutError, NavItem};
+use crate::http::{HttpState, Layout, LayoutError, NavItem};
 use crate::registry::{LoadError, Registry};
 use crate::runtime::{Runtime, RuntimeError};
 use crate::settings::{Settings, SettingsError};
@@ -56,6 +56,8 @@ pub struct App {
     pub registry: Registry,
     /// The site layout.
     pub layout: Layout,
+    /// The HTTP layer's own state: page workers, refused answers per plugin.
+    pub http: HttpState,
 }
 
 impl App {
@@ -121,26 +123,27 @@ pub async fn start(settings: Settings) -> Result<RunningServer, StartError> {
         addr: settings.bind,
         source,
     })?;
+    let http = HttpState::new(&settings.http);
     let app = Arc::new(App {
         settings,
         db,
         runtime,
         registry,
         layout,
+        http,
     });
     crate::mail::spawn_sender(&app.settings, app.db.clone());
-    let (shutdown, mut stop) = watch::channel(false);
+    let (shutdown, _) = watch::channel(false);
     crate::events::start(app.clone(), shutdown.subscribe());
     crate::schedule::start(app.clone(), shutdown.subscribe());
     spawn_plugin_sync(app.clone(), shutdown.subscribe());
     let router = crate::http::router(app.clone());
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let task = tokio::spawn(crate::http::serve(
+        listener,
+        router,
+        app.settings.http.clone(),
+        shutdown.subscribe(),
+    ));
     tracing::info!(%addr, pooling = app.runtime.pooling(), plugins = app.registry.list().len(), "serving");
     Ok(RunningServer {
         addr,

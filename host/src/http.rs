@@ -1,12 +1,16 @@
-//! The HTTP layer: routes, body limits, page wrapping and error pages. Only this module
-//! uses axum.
+//! The HTTP layer: the connection loop, routes, body limits, what a plugin's answer may
+//! carry, page wrapping and error answers. Only this module uses axum (and hyper).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request as HttpRequest, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response as HttpResponse};
 use axum::routing::{any, get};
@@ -14,14 +18,79 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
 use crate::app::App;
-use crate::runtime::{CallError, Page, Reply, Request, Response};
+use crate::manifest::Capability;
+use crate::runtime::{LoadedPlugin, Page, Reply, Request, Response};
+use crate::settings::HttpSettings;
+use refusal::{Refusal, prefers_json};
 
 mod admin;
+mod headers;
 mod layout;
+mod refusal;
 mod sanitize;
+mod serve;
+mod site_url;
 mod upload;
 
 pub use layout::{Layout, LayoutError, NavItem};
+pub use serve::serve;
+
+/// The pure functions of the HTTP layer that turn untrusted input into what the host
+/// sends or passes on, public so that fuzz targets (and tests) can drive them without a
+/// server: the WIT request built from an HTTP request, the filter of a plugin's
+/// response headers and status, the location check, the page sanitiser.
+pub mod fuzzing {
+    pub use super::headers::{
+        AnswerKind, Dropped, MAX_PLUGIN_HEADER_BYTES, MAX_PLUGIN_HEADERS, ResponsePolicy, StatusRefused,
+        filter_headers, final_status, is_site_relative, location_allowed,
+    };
+    pub use super::sanitize::{PageLimits, PageRefused, bounded_fragment, fragment};
+    pub use super::{plugin_id_in_path, wit_request};
+    /// The `http` crate's types (requests, headers), as axum re-exports them.
+    pub use axum::http;
+}
+
+/// The HTTP layer's state for one host: the blocking workers that clean large pages, and
+/// how many answers of each plugin the host refused.
+#[derive(Debug)]
+pub struct HttpState {
+    pages: Arc<tokio::sync::Semaphore>,
+    refused: Mutex<HashMap<String, u64>>,
+}
+
+impl HttpState {
+    /// Sized from the `[http]` settings.
+    pub fn new(settings: &HttpSettings) -> HttpState {
+        // By default half the cores: cleaning pages never takes all of them from the
+        // requests that need none.
+        let workers = match settings.page_workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| (usize::from(n) / 2).max(1)),
+            n => n as usize,
+        };
+        HttpState {
+            pages: Arc::new(tokio::sync::Semaphore::new(workers)),
+            refused: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Answers of `plugin` the host refused since it started (invalid status, answer or
+    /// page over its limits, a redirect off-site): the plugin's count, for metrics.
+    pub fn refused_answers(&self, plugin: &str) -> u64 {
+        self.refused
+            .lock()
+            .map_or(0, |map| map.get(plugin).copied().unwrap_or(0))
+    }
+
+    /// Counts one refused answer of `plugin`; returns its new count.
+    fn charge(&self, plugin: &str) -> u64 {
+        let Ok(mut map) = self.refused.lock() else {
+            return 0;
+        };
+        let count = map.entry(plugin.to_owned()).or_insert(0);
+        *count += 1;
+        *count
+    }
+}
 
 /// Builds the router; tests and `serve` share it.
 pub fn router(app: Arc<App>) -> Router {
@@ -30,12 +99,28 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/assets/site.css", get(site_css))
         .route("/p/{plugin}", any(plugin_root))
-        .route("/p/{plugin}/", any(plugin_root_slash))
+        .route("/p/{plugin}/", any(call_plugin))
         .route("/p/{plugin}/_files/{name}", get(plugin_file))
-        .route("/p/{plugin}/{*rest}", any(plugin_path))
+        .route("/p/{plugin}/{*rest}", any(call_plugin))
         .merge(admin::routes(app.clone()))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), bound_request))
         .with_state(app)
+}
+
+/// Refuses a request target longer than `http.max-uri-bytes` (414) before any route.
+async fn bound_request(
+    State(app): State<Arc<App>>,
+    request: HttpRequest,
+    next: axum::middleware::Next,
+) -> HttpResponse {
+    let limit = app.settings.http.max_uri_bytes;
+    let length = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if length > limit {
+        tracing::info!(length, limit, "request target too long");
+        return Refusal::UriTooLong { limit }.respond(&app, prefers_json(request.headers()), None);
+    }
+    next.run(request).await
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> HttpResponse {
@@ -70,34 +155,49 @@ async fn home(State(app): State<Arc<App>>) -> HttpResponse {
         .map_or_else(|e| layout_failure(&e), |html| html_response(StatusCode::OK, html))
 }
 
-async fn not_found(State(app): State<Arc<App>>) -> HttpResponse {
-    error_page(
-        &app,
-        StatusCode::NOT_FOUND,
-        "Page not found",
-        "There is no page at this address.",
-        None,
-    )
+async fn not_found(State(app): State<Arc<App>>, headers: HeaderMap) -> HttpResponse {
+    Refusal::NoPage.respond(&app, prefers_json(&headers), None)
 }
 
-async fn plugin_root(Path(plugin): Path<String>) -> HttpResponse {
-    Redirect::permanent(&format!("/p/{plugin}/")).into_response()
+/// `/p/{id}` redirects to the mount `/p/{id}/`, built from the id only once it is known
+/// to be a plugin id (a decoded control character would not fit in a header).
+async fn plugin_root(State(app): State<Arc<App>>, request: HttpRequest) -> HttpResponse {
+    match plugin_id_in_path(request.uri().path()) {
+        Some(id) => Redirect::permanent(&format!("/p/{id}/")).into_response(),
+        None => Refusal::NoService.respond(&app, prefers_json(request.headers()), None),
+    }
 }
 
-async fn plugin_root_slash(
-    State(app): State<Arc<App>>,
-    Path(plugin): Path<String>,
-    request: HttpRequest,
-) -> HttpResponse {
-    call_plugin(app, plugin, request).await
+/// The plugin id of a `/p/{id}...` path, percent-decoded, if it is a valid plugin id.
+pub fn plugin_id_in_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/p/")?;
+    let segment = rest.split('/').next()?;
+    let id = String::from_utf8(percent_decode(segment.as_bytes())).ok()?;
+    crate::manifest::is_valid_id(&id).then_some(id)
 }
 
-async fn plugin_path(
-    State(app): State<Arc<App>>,
-    Path((plugin, _rest)): Path<(String, String)>,
-    request: HttpRequest,
-) -> HttpResponse {
-    call_plugin(app, plugin, request).await
+/// `%XX` sequences decoded; anything else (an invalid `%` included) kept as it is.
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let decoded = match input[i..] {
+            [b'%', h, l, ..] => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
+            _ => None,
+        };
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(input[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// The path below `/p/{plugin}`, as the client sent it (still percent-encoded).
@@ -109,137 +209,122 @@ fn path_below_mount(raw: &str) -> String {
     below.to_owned()
 }
 
+/// The WIT request a plugin receives for an HTTP request to its mount `/p/{plugin_id}`:
+/// the path below the mount and the raw query (both still percent-encoded), the headers
+/// without credentials or hop-by-hop ones, the preferred locale.
+pub fn wit_request(parts: &Parts, body: Vec<u8>, plugin_id: &str, request_id: &str) -> Request {
+    Request {
+        method: parts.method.as_str().to_owned(),
+        path: path_below_mount(parts.uri.path()),
+        query: parts.uri.query().unwrap_or("").to_owned(),
+        headers: forwarded_headers(&parts.headers),
+        body,
+        user: None,
+        locale: preferred_locale(&parts.headers),
+        mount: format!("/p/{plugin_id}"),
+        request_id: request_id.to_owned(),
+    }
+}
+
+/// Time allowed to receive a body: the base timeout, plus the expected length (declared,
+/// or the route's limit) at the slowest rate allowed for.
+fn body_deadline(http: &HttpSettings, headers: &HeaderMap, limit: usize) -> Duration {
+    let limit = limit as u64;
+    let expected = content_length(headers).map_or(limit, |n| n.min(limit));
+    let allowance_ms = expected
+        .saturating_mul(1000)
+        .checked_div(http.min_body_bytes_per_second)
+        .unwrap_or(0);
+    Duration::from_millis(http.body_read_timeout_ms.saturating_add(allowance_ms))
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Serves one request with the plugin mounted at `/p/{plugin}/`.
-async fn call_plugin(app: Arc<App>, plugin_id: String, request: HttpRequest) -> HttpResponse {
+async fn call_plugin(State(app): State<Arc<App>>, request: HttpRequest) -> HttpResponse {
     let request_id = next_request_id();
-    let Some(plugin) = app.registry.get(&plugin_id) else {
-        return error_page(
-            &app,
-            StatusCode::NOT_FOUND,
-            "Service not found",
-            "No service is installed at this address.",
-            Some(&request_id),
-        );
+    let json = prefers_json(request.headers());
+    let plugin = plugin_id_in_path(request.uri().path()).and_then(|id| app.registry.get(&id));
+    let Some(plugin) = plugin else {
+        return Refusal::NoService.respond(&app, json, Some(&request_id));
     };
-    let span = tracing::info_span!("plugin_call", plugin = %plugin_id, version = %plugin.context.version, request_id = %request_id);
+    let span = tracing::info_span!("plugin_call", plugin = %plugin.context.id, version = %plugin.context.version, request_id = %request_id);
     async move {
         let files = plugin.context.grants.files.as_ref();
         let limit = upload::body_limit(app.settings.limits.max_body_bytes, files);
         let (parts, body) = request.into_parts();
-        let read = match (files, upload::multipart_boundary(&parts.headers)) {
-            (Some(grant), Some(boundary)) => read_upload(&parts.headers, body, limit, grant, boundary).await,
-            _ => read_body(&parts.headers, body, limit).await,
+        let deadline = body_deadline(&app.settings.http, &parts.headers, limit);
+        let read = async {
+            match (files, upload::multipart_boundary(&parts.headers)) {
+                (Some(grant), Some(boundary)) => {
+                    read_upload(&parts.headers, body, limit, grant, boundary).await
+                }
+                _ => read_body(&parts.headers, body, limit).await,
+            }
         };
-        let body = match read {
-            Ok(body) => body,
-            Err(error) => return body_refused(&app, &error, limit, &request_id),
+        let body = match tokio::time::timeout(deadline, read).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(error)) => return body_refused(error, limit).respond(&app, json, Some(&request_id)),
+            Err(_) => {
+                tracing::info!(?deadline, "request body did not arrive in time");
+                return Refusal::BodyTimeout.respond(&app, json, Some(&request_id));
+            }
         };
-        let query = parts.uri.query().unwrap_or("").to_owned();
-        let wit_request = Request {
-            method: parts.method.as_str().to_owned(),
-            path: path_below_mount(parts.uri.path()),
-            query,
-            headers: forwarded_headers(&parts.headers),
-            body: body.to_vec(),
-            user: None,
-            locale: preferred_locale(&parts.headers),
-            mount: format!("/p/{plugin_id}"),
-            request_id: request_id.clone(),
-        };
+        let wit_request = wit_request(&parts, body.to_vec(), &plugin.context.id, &request_id);
         let started = std::time::Instant::now();
         let outcome = app.runtime.handle(&plugin, wit_request).await;
         let elapsed_us = started.elapsed().as_micros();
+        let answer = Answer {
+            app: &app,
+            plugin: &plugin,
+            json,
+            request_id: &request_id,
+        };
         match outcome {
             Ok(Reply::Response(response)) => {
                 tracing::debug!(status = response.status, elapsed_us, "plugin response");
-                plugin_response(
-                    &app,
-                    &plugin_id,
-                    response,
-                    parts.method == Method::HEAD,
-                    &request_id,
-                )
+                answer.response(response, parts.method == Method::HEAD)
             }
             Ok(Reply::Page(page)) => {
                 tracing::debug!(status = page.status, elapsed_us, "plugin page");
-                plugin_page(&app, &plugin_id, page, &request_id)
+                answer.page(page).await
             }
-            Err(error) => call_failed(&app, &plugin.manifest.name, &error, &request_id),
+            Err(error) => {
+                tracing::error!(error = %error, "plugin call failed");
+                Refusal::CallFailed {
+                    service: plugin.manifest.name.clone(),
+                    error,
+                }
+                .respond(&app, json, Some(&request_id))
+            }
         }
     }
     .instrument(span)
     .await
 }
 
-/// The answer to a body that was refused before it was fully read. The rest of that body
-/// is still on the wire, so the connection is closed after the answer rather than reused.
-fn body_refused(app: &App, error: &BodyError, limit: usize, request_id: &str) -> HttpResponse {
-    let (status, title, message) = match error {
+/// The refusal of a body that was refused before it was fully read.
+fn body_refused(error: BodyError, limit: usize) -> Refusal {
+    match error {
         BodyError::TypeNotAllowed(declared) => {
             tracing::info!(content_type = %declared, "upload of a type the plugin may not store");
-            (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "File type not accepted",
-                format!("This service does not accept files of type {declared}."),
-            )
+            Refusal::TypeNotAllowed(declared)
         }
         BodyError::Malformed(reason) => {
             tracing::info!(reason = %reason, "malformed multipart body");
-            (
-                StatusCode::BAD_REQUEST,
-                "Bad request",
-                "The form data could not be read.".to_owned(),
-            )
+            Refusal::MalformedForm
         }
         BodyError::TooLarge => {
             tracing::info!(limit, "request body too large");
-            (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request too large",
-                format!("The request body is larger than the {limit} bytes this site accepts."),
-            )
+            Refusal::BodyTooLarge { limit }
         }
-        BodyError::Unreadable => (
-            StatusCode::BAD_REQUEST,
-            "Bad request",
-            "The request body could not be read.".to_owned(),
-        ),
-    };
-    let mut response = error_page(app, status, title, &message, Some(request_id));
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-/// Maps a failed call to a clean error page; the details go to the log only.
-fn call_failed(app: &App, name: &str, error: &CallError, request_id: &str) -> HttpResponse {
-    tracing::error!(error = %error, "plugin call failed");
-    let (status, message) = match error {
-        CallError::Trap(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("The service “{name}” failed while answering. The incident has been logged."),
-        ),
-        CallError::Timeout(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("The service “{name}” took too long to answer. Please try again later."),
-        ),
-        CallError::MemoryExceeded(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("The service “{name}” ran out of resources. Please try again later."),
-        ),
-        CallError::Overloaded(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "The site is very busy. Please try again in a moment.".to_owned(),
-        ),
-    };
-    let mut response = error_page(app, status, "Service unavailable", &message, Some(request_id));
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        BodyError::Unreadable => Refusal::BodyUnreadable,
     }
-    response
 }
 
 enum BodyError {
@@ -257,11 +342,7 @@ async fn read_upload(
     grant: &crate::manifest::FilesCapability,
     boundary: Result<String, upload::UploadError>,
 ) -> Result<Bytes, BodyError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if content_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }
     let result = match boundary {
@@ -279,9 +360,14 @@ async fn read_upload(
 /// Serves a file the plugin stored (`files` interface) with a safe type and disposition.
 async fn plugin_file(
     State(app): State<Arc<App>>,
-    Path((plugin_id, name)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> HttpResponse {
+    let json = prefers_json(&headers);
+    // A segment that does not decode to UTF-8 names no file.
+    let Ok(Path((plugin_id, name))) = path else {
+        return Refusal::NoFile.respond(&app, json, None);
+    };
     let granted = app
         .registry
         .get(&plugin_id)
@@ -293,23 +379,11 @@ async fn plugin_file(
     let (info, data) = match found {
         Ok(Some(found)) => found,
         Ok(None) | Err(crate::files::FilesError::Invalid(_)) => {
-            return error_page(
-                &app,
-                StatusCode::NOT_FOUND,
-                "File not found",
-                "There is no file at this address.",
-                None,
-            );
+            return Refusal::NoFile.respond(&app, json, None);
         }
         Err(e) => {
             tracing::error!(plugin = %plugin_id, error = %e, "cannot read a stored file");
-            return error_page(
-                &app,
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-                "The file cannot be read right now. Please try again later.",
-                None,
-            );
+            return Refusal::Unavailable.respond(&app, json, None);
         }
     };
     let etag = format!("\"{}\"", info.sha256);
@@ -356,11 +430,7 @@ async fn plugin_file(
 /// Reads the body up to `limit` bytes; a declared length over the limit is refused before
 /// anything is read.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if content_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge);
     }
     match Limited::new(body, limit).collect().await {
@@ -393,22 +463,6 @@ fn is_private_request_header(name: &HeaderName) -> bool {
     )
 }
 
-/// Headers a plugin may not set: the host owns framing, cookies and security policy.
-fn is_reserved_response_header(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "set-cookie"
-            | "content-length"
-            | "transfer-encoding"
-            | "connection"
-            | "keep-alive"
-            | "upgrade"
-            | "trailer"
-            | "content-security-policy"
-            | "strict-transport-security"
-    )
-}
-
 /// The first language of `Accept-Language`, if it looks like a BCP 47 tag.
 fn preferred_locale(headers: &HeaderMap) -> String {
     headers
@@ -426,90 +480,167 @@ fn preferred_locale(headers: &HeaderMap) -> String {
         .to_owned()
 }
 
-/// Copies a plugin's headers, dropping reserved or malformed ones (with a log line).
-fn plugin_headers(plugin: &str, target: &mut HeaderMap, headers: Vec<(String, String)>) {
-    for (name, value) in headers {
-        let parsed = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(&value),
-        );
-        match parsed {
-            (Ok(name), Ok(value)) if !is_reserved_response_header(&name) => {
-                target.append(name, value);
+/// What a plugin's answer becomes, for one request.
+struct Answer<'a> {
+    app: &'a Arc<App>,
+    plugin: &'a LoadedPlugin,
+    json: bool,
+    request_id: &'a str,
+}
+
+/// Why a page could not be rendered.
+enum PageError {
+    Refused(sanitize::PageRefused),
+    Layout(LayoutError),
+    Worker,
+}
+
+impl Answer<'_> {
+    /// What the operator granted that widens the header allow-list.
+    fn policy(&self) -> headers::ResponsePolicy<'_> {
+        let capabilities = &self.plugin.manifest.capabilities;
+        let granted = |c: Capability| self.plugin.granted.contains(&c);
+        headers::ResponsePolicy {
+            cors: if granted(Capability::Cors) {
+                &capabilities.cors
+            } else {
+                &[]
+            },
+            redirect_origins: if granted(Capability::RedirectOrigins) {
+                &capabilities.redirect_origins
+            } else {
+                &[]
+            },
+        }
+    }
+
+    /// The 502 page for an answer the site cannot send, counted against the plugin.
+    fn refused(&self, reason: &str) -> HttpResponse {
+        let plugin = &self.plugin.context.id;
+        let refused_answers = self.app.http.charge(plugin);
+        tracing::error!(%plugin, reason, refused_answers, "plugin answer refused");
+        Refusal::InvalidAnswer.respond(self.app, self.json, Some(self.request_id))
+    }
+
+    /// The plugin's headers through the allow-list; the dropped ones are logged. `None`
+    /// when a redirect lost its location (the visitor would be stranded).
+    fn headers(
+        &self,
+        status: StatusCode,
+        given: Vec<(String, String)>,
+        kind: headers::AnswerKind,
+    ) -> Option<HeaderMap> {
+        let (kept, dropped) = headers::filter_headers(given, kind, &self.policy());
+        let mut location_refused = false;
+        for d in &dropped {
+            tracing::warn!(plugin = %self.plugin.context.id, header = %d.name, reason = d.reason, "plugin header dropped");
+            location_refused |= d.name.eq_ignore_ascii_case("location");
+        }
+        (!(location_refused && status.is_redirection())).then_some(kept)
+    }
+
+    fn response(&self, response: Response, head: bool) -> HttpResponse {
+        let status = match headers::final_status(response.status) {
+            Ok(status) => status,
+            Err(e) => return self.refused(&e.to_string()),
+        };
+        if response.body.len() > self.app.settings.limits.max_response_bytes {
+            return self.refused(&format!(
+                "response of {} bytes, over limits.max-response-bytes",
+                response.body.len()
+            ));
+        }
+        let Some(mut kept) = self.headers(status, response.headers, headers::AnswerKind::Response) else {
+            return self.refused("redirect to a location that is not allowed");
+        };
+        kept.entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static("application/octet-stream"));
+        // A plugin must not make the browser guess a type (and run a script it did not
+        // mean), and a raw response is never a document allowed to run scripts or post
+        // forms off-site.
+        security_headers(&mut kept, RAW_RESPONSE_CSP);
+        let body = if head {
+            Body::empty()
+        } else {
+            Body::from(response.body)
+        };
+        let mut http = HttpResponse::new(body);
+        *http.status_mut() = status;
+        *http.headers_mut() = kept;
+        http
+    }
+
+    async fn page(&self, page: Page) -> HttpResponse {
+        let status = match headers::final_status(page.status) {
+            Ok(status) => status,
+            Err(e) => return self.refused(&e.to_string()),
+        };
+        let settings = &self.app.settings;
+        let max = settings
+            .http
+            .max_page_bytes
+            .min(settings.limits.max_response_bytes);
+        let size = page.body.len() + page.title.len();
+        if size > max {
+            return self.refused(&format!(
+                "page of {size} bytes, over the {max} bytes a page may have"
+            ));
+        }
+        let Some(kept) = self.headers(status, page.headers, headers::AnswerKind::Page) else {
+            return self.refused("redirect to a location that is not allowed");
+        };
+        let limits = sanitize::PageLimits {
+            max_depth: settings.http.max_page_depth,
+            max_attributes: settings.http.max_page_attributes,
+        };
+        let plugin = self.plugin.context.id.clone();
+        let rendered = if size >= settings.http.offload_page_bytes {
+            // Cleaning is CPU work proportional to the page: on a blocking thread, a
+            // bounded number at once, so connection threads keep serving meanwhile.
+            match self.app.http.pages.clone().acquire_owned().await {
+                Ok(permit) => {
+                    let app = self.app.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let _permit = permit;
+                        render_page(&app, &plugin, &page.title, &page.body, limits)
+                    })
+                    .await
+                    .unwrap_or(Err(PageError::Worker))
+                }
+                Err(_) => Err(PageError::Worker),
             }
-            (Ok(name), Ok(_)) => {
-                tracing::warn!(plugin, header = %name, "plugin may not set this header; dropped")
+        } else {
+            render_page(self.app, &plugin, &page.title, &page.body, limits)
+        };
+        match rendered {
+            Ok(html) => {
+                let mut response = html_response(status, html);
+                // The allow-list keeps a page's type and the security headers the host's.
+                response.headers_mut().extend(kept);
+                response
             }
-            _ => tracing::warn!(plugin, header = %name, "malformed header from plugin; dropped"),
+            Err(PageError::Refused(why)) => self.refused(&format!("page refused: {why}")),
+            Err(PageError::Layout(e)) => layout_failure(&e),
+            Err(PageError::Worker) => {
+                tracing::error!("the page worker failed");
+                Refusal::InvalidAnswer.respond(self.app, self.json, Some(self.request_id))
+            }
         }
     }
 }
 
-fn plugin_response(
+/// Cleans a plugin's page within its budget and wraps it in the layout.
+fn render_page(
     app: &App,
     plugin: &str,
-    response: Response,
-    head: bool,
-    request_id: &str,
-) -> HttpResponse {
-    let Ok(status) = StatusCode::from_u16(response.status) else {
-        tracing::error!(status = response.status, "plugin answered an invalid status");
-        return invalid_answer(app, request_id);
-    };
-    if response.body.len() > app.settings.limits.max_response_bytes {
-        tracing::error!(
-            bytes = response.body.len(),
-            "plugin response larger than the limit"
-        );
-        return invalid_answer(app, request_id);
-    }
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(response.body)
-    };
-    let mut http = HttpResponse::new(body);
-    *http.status_mut() = status;
-    plugin_headers(plugin, http.headers_mut(), response.headers);
-    let headers = http.headers_mut();
-    headers
-        .entry(header::CONTENT_TYPE)
-        .or_insert(HeaderValue::from_static("application/octet-stream"));
-    // A plugin must not make the browser guess a type (and run a script it did not mean),
-    // and a raw response is never a document allowed to run scripts.
-    security_headers(headers, RAW_RESPONSE_CSP);
-    http
-}
-
-fn plugin_page(app: &App, plugin: &str, page: Page, request_id: &str) -> HttpResponse {
-    let Ok(status) = StatusCode::from_u16(page.status) else {
-        tracing::error!(status = page.status, "plugin page has an invalid status");
-        return invalid_answer(app, request_id);
-    };
-    if page.body.len() > app.settings.limits.max_response_bytes {
-        tracing::error!(bytes = page.body.len(), "plugin page larger than the limit");
-        return invalid_answer(app, request_id);
-    }
-    let clean = sanitize::fragment(&page.body);
-    let nav = app.site_nav();
-    match app.layout.page(&nav, plugin, &page.title, &clean) {
-        Ok(html) => {
-            let mut response = html_response(status, html);
-            plugin_headers(plugin, response.headers_mut(), page.headers);
-            response
-        }
-        Err(e) => layout_failure(&e),
-    }
-}
-
-fn invalid_answer(app: &App, request_id: &str) -> HttpResponse {
-    error_page(
-        app,
-        StatusCode::BAD_GATEWAY,
-        "Service unavailable",
-        "The service gave an answer this site cannot use. The incident has been logged.",
-        Some(request_id),
-    )
+    title: &str,
+    body: &str,
+    limits: sanitize::PageLimits,
+) -> Result<String, PageError> {
+    let clean = sanitize::bounded_fragment(body, limits).map_err(PageError::Refused)?;
+    app.layout
+        .page(&app.site_nav(), plugin, title, &clean)
+        .map_err(PageError::Layout)
 }
 
 /// An error page in the site layout.
@@ -529,9 +660,11 @@ pub(crate) fn error_page(
 /// Content-Security-Policy of pages in the layout: only the site's own resources.
 const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
                         object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
-/// Content-Security-Policy of raw plugin responses: no scripts, sandboxed.
+/// Content-Security-Policy of raw plugin responses: no scripts, sandboxed, forms post to
+/// the site only.
 const RAW_RESPONSE_CSP: &str = "default-src 'none'; img-src 'self' data:; style-src 'self'; \
-                                frame-ancestors 'self'; sandbox allow-forms allow-same-origin";
+                                form-action 'self'; base-uri 'none'; frame-ancestors 'self'; \
+                                sandbox allow-forms allow-same-origin";
 
 /// Content-Security-Policy of stored files: nothing runs, nothing loads.
 const FILE_CSP: &str = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox; \
@@ -611,20 +744,65 @@ mod tests {
     }
 
     #[test]
-    fn reserved_response_headers_are_dropped() {
-        let mut target = HeaderMap::new();
-        plugin_headers(
-            "p",
-            &mut target,
-            vec![
-                ("Set-Cookie".into(), "a=b".into()),
-                ("x-ok".into(), "1".into()),
-                ("bad name".into(), "1".into()),
-                ("x-bad-value".into(), "a\nb".into()),
-            ],
+    fn plugin_ids_come_from_the_path_decoded_and_checked() {
+        assert_eq!(plugin_id_in_path("/p/hello/a/b").as_deref(), Some("hello"));
+        assert_eq!(plugin_id_in_path("/p/hello").as_deref(), Some("hello"));
+        assert_eq!(plugin_id_in_path("/p/%68ello/").as_deref(), Some("hello"));
+        for bad in [
+            "/p/%0A/",
+            "/p/%0a",
+            "/p/he%00llo/",
+            "/p/%FF/",
+            "/p/%ZZ/",
+            "/p/Hello/",
+            "/p//x",
+            "/x/hello/",
+            "/p/a%2Fb/",
+        ] {
+            assert_eq!(plugin_id_in_path(bad), None, "{bad}");
+        }
+        assert_eq!(percent_decode(b"a%20b%zz%4"), b"a b%zz%4");
+    }
+
+    #[test]
+    fn the_wit_request_keeps_the_raw_path_and_query() {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/p/demo/a%2Fb/c?x=%20y&z")
+            .header("cookie", "s=1")
+            .header("accept-language", "fr-CA,fr;q=0.8")
+            .header("x-test", "1")
+            .body(())
+            .expect("request");
+        let (parts, ()) = request.into_parts();
+        let wit = wit_request(&parts, b"body".to_vec(), "demo", "r-1");
+        assert_eq!(
+            (wit.method.as_str(), wit.path.as_str(), wit.query.as_str()),
+            ("POST", "/a%2Fb/c", "x=%20y&z")
         );
-        assert_eq!(target.len(), 1);
-        assert_eq!(target["x-ok"], "1");
+        assert_eq!(wit.mount, "/p/demo");
+        assert_eq!(wit.locale, "fr-CA");
+        assert_eq!(wit.body, b"body");
+        assert!(wit.headers.iter().all(|(n, _)| n != "cookie"));
+        assert!(wit.headers.contains(&("x-test".to_owned(), "1".to_owned())));
+    }
+
+    #[test]
+    fn slow_bodies_get_time_in_proportion_to_their_length() {
+        let http = HttpSettings::default();
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("655360"));
+        assert_eq!(body_deadline(&http, &h, 1 << 20), Duration::from_millis(20_000));
+        // Without a declared length the route's limit is what may come.
+        assert_eq!(
+            body_deadline(&http, &HeaderMap::new(), 65_536),
+            Duration::from_millis(11_000)
+        );
+        let none = HttpSettings {
+            min_body_bytes_per_second: 0,
+            ..HttpSettings::default()
+        };
+        assert_eq!(body_deadline(&none, &h, 1 << 20), Duration::from_millis(10_000));
     }
 
     #[test]

@@ -86,6 +86,16 @@ pub struct Capabilities {
     /// outbound HTTP interface when it exists (until then no plugin can reach the network).
     #[serde(default)]
     pub http: Vec<String>,
+    /// Origins whose pages may read the plugin's answers (`cors = ["https://app.example.org"]`,
+    /// or `["*"]` for any): the CORS headers it sets name only these, and only once the
+    /// operator granted `cors`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cors: Vec<String>,
+    /// Other sites the plugin may send visitors to (`redirect-origins =
+    /// ["https://pay.example.org"]`, a leading `*.` matches subdomains); without the grant
+    /// its redirects stay on the site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redirect_origins: Vec<String>,
     /// Portlet types the plugin provides (`[[capabilities.portlets]]`).
     #[serde(default)]
     pub portlets: Vec<NamedItem>,
@@ -378,15 +388,32 @@ impl Manifest {
         self.validate_declarations()
     }
 
-    /// Checks `http` origins and the ids of `portlets` and `rights`.
+    /// Checks the `http`, `cors` and `redirect-origins` origins and the ids of `portlets`
+    /// and `rights`.
     fn validate_declarations(&self) -> Result<(), ManifestError> {
         let c = &self.capabilities;
-        for origin in &c.http {
-            if !is_valid_origin(origin) {
+        for (field, origins) in [
+            ("capabilities.http", &c.http),
+            ("capabilities.redirect-origins", &c.redirect_origins),
+        ] {
+            for origin in origins {
+                if !is_valid_origin(origin) {
+                    return Err(ManifestError::Field {
+                        field,
+                        message: format!(
+                            "has {origin:?}: use an origin such as \"https://api.example.org\" or \"https://*.example.org:8443\" (no path)"
+                        ),
+                    });
+                }
+            }
+        }
+        for origin in &c.cors {
+            // A browser compares the exact origin: no wildcard subdomains here.
+            if origin != "*" && (!is_valid_origin(origin) || origin.contains('*')) {
                 return Err(ManifestError::Field {
-                    field: "capabilities.http",
+                    field: "capabilities.cors",
                     message: format!(
-                        "has {origin:?}: use an origin such as \"https://api.example.org\" or \"https://*.example.org:8443\" (no path)"
+                        "has {origin:?}: use an exact origin such as \"https://app.example.org\", or \"*\" for any"
                     ),
                 });
             }
@@ -473,6 +500,10 @@ pub enum Capability {
     Jobs,
     /// `[capabilities] http`: outbound HTTP to the listed origins.
     Http,
+    /// `[capabilities] cors`: the listed origins may read the plugin's answers.
+    Cors,
+    /// `[capabilities] redirect-origins`: redirects to the listed origins.
+    RedirectOrigins,
     /// `[[capabilities.portlets]]`: portlet types shown on portal pages.
     Portlets,
     /// `[[capabilities.rights]]`: back-office rights the plugin defines.
@@ -481,7 +512,7 @@ pub enum Capability {
 
 impl Capability {
     /// Every capability, in display order.
-    pub const ALL: [Capability; 9] = [
+    pub const ALL: [Capability; 11] = [
         Capability::Kv,
         Capability::Store,
         Capability::Files,
@@ -489,6 +520,8 @@ impl Capability {
         Capability::Events,
         Capability::Jobs,
         Capability::Http,
+        Capability::Cors,
+        Capability::RedirectOrigins,
         Capability::Portlets,
         Capability::Rights,
     ];
@@ -503,6 +536,8 @@ impl Capability {
             Capability::Events => "events",
             Capability::Jobs => "jobs",
             Capability::Http => "http",
+            Capability::Cors => "cors",
+            Capability::RedirectOrigins => "redirect-origins",
             Capability::Portlets => "portlets",
             Capability::Rights => "rights",
         }
@@ -567,6 +602,12 @@ impl Capabilities {
         }
         if !self.http.is_empty() {
             set.insert(Capability::Http);
+        }
+        if !self.cors.is_empty() {
+            set.insert(Capability::Cors);
+        }
+        if !self.redirect_origins.is_empty() {
+            set.insert(Capability::RedirectOrigins);
         }
         if !self.portlets.is_empty() {
             set.insert(Capability::Portlets);
@@ -633,6 +674,22 @@ impl Capabilities {
         }
         if !self.http.is_empty() {
             lines.push(format!("http    outbound HTTP to {}", self.http.join(", ")));
+        }
+        if !self.cors.is_empty() {
+            lines.push(format!(
+                "cors    pages of {} may read its answers (CORS)",
+                if self.cors.iter().any(|o| o == "*") {
+                    "any site".to_owned()
+                } else {
+                    self.cors.join(", ")
+                }
+            ));
+        }
+        if !self.redirect_origins.is_empty() {
+            lines.push(format!(
+                "redirect-origins  may send visitors to {}",
+                self.redirect_origins.join(", ")
+            ));
         }
         let named = |items: &[NamedItem]| {
             items
@@ -802,7 +859,37 @@ greeting = "Bonjour"
                 .iter()
                 .any(|l| l.contains("https://api.example.org"))
         );
+        let web = Manifest::parse(&GOOD.replace(
+            "kv = true",
+            "kv = true\ncors = [\"https://app.example.org\"]\nredirect-origins = [\"https://*.pay.example.org\"]",
+        ))
+        .expect("valid");
+        let requested = web.capabilities.requested();
+        assert!(requested.contains(&Capability::Cors) && requested.contains(&Capability::RedirectOrigins));
+        let lines = web.capabilities.describe().join("\n");
+        assert!(
+            lines.contains("cors") && lines.contains("https://app.example.org"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("redirect-origins") && lines.contains("https://*.pay.example.org"),
+            "{lines}"
+        );
+        assert_eq!(
+            parse_capabilities("cors, redirect-origins").map(|s| s.len()),
+            Ok(2)
+        );
         for (bad, field) in [
+            ("cors = [\"https://*.example.org\"]", "capabilities.cors"),
+            ("cors = [\"app.example.org\"]", "capabilities.cors"),
+            (
+                "redirect-origins = [\"https://x.org/path\"]",
+                "capabilities.redirect-origins",
+            ),
+            (
+                "redirect-origins = [\"javascript:x\"]",
+                "capabilities.redirect-origins",
+            ),
             ("http = [\"ftp://x.org\"]", "capabilities.http"),
             ("http = [\"https://x.org/path\"]", "capabilities.http"),
             ("http = [\"https://x.org:99999\"]", "capabilities.http"),

@@ -50,6 +50,8 @@ pub struct Settings {
     pub site_name: String,
     /// Resource limits.
     pub limits: Limits,
+    /// HTTP: timeouts and bounds on connections, requests and plugin pages.
+    pub http: HttpSettings,
     /// Per-plugin settings set by the operator, overriding the manifests' defaults.
     pub plugins: BTreeMap<String, PluginSettings>,
     /// Folder of the plugins' files (`files` interface), one sub-folder per plugin.
@@ -109,6 +111,104 @@ pub struct Limits {
     pub max_quotas: crate::quota::QuotaSettings,
 }
 
+/// How the host serves HTTP: timeouts and bounds that keep slow or hostile clients (and
+/// plugins' pages) from holding connections or threads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpSettings {
+    /// Time a client has to send a complete request head, counted from the connection's
+    /// opening or, on a kept-alive connection, from the end of the previous answer: so an
+    /// idle kept-alive connection is closed after this long too. Milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Time a client has to send a request body: this many milliseconds plus the body's
+    /// declared length (or the route's limit) at `min-body-bytes-per-second`.
+    pub body_read_timeout_ms: u64,
+    /// The slowest upload rate allowed for, in bytes per second (0: no allowance, the
+    /// body must arrive within `body-read-timeout-ms`).
+    pub min_body_bytes_per_second: u64,
+    /// Time a client may leave an answer unread (nothing written to its connection)
+    /// before the connection is closed. Milliseconds.
+    pub write_timeout_ms: u64,
+    /// Connections served at once; further clients wait in the listen backlog until one
+    /// closes.
+    pub max_connections: u32,
+    /// Longest request target (path and query string) accepted, in bytes; longer ones
+    /// answer 414.
+    pub max_uri_bytes: usize,
+    /// Largest page body (HTML to clean and wrap) a plugin may return, in bytes; a larger
+    /// one answers 502.
+    pub max_page_bytes: usize,
+    /// Deepest nesting of elements a plugin's page may have.
+    pub max_page_depth: u32,
+    /// Most attributes one tag of a plugin's page may have.
+    pub max_page_attributes: u32,
+    /// Pages at least this large (bytes) are cleaned and wrapped on a blocking thread,
+    /// away from the threads that serve connections.
+    pub offload_page_bytes: usize,
+    /// Pages cleaned on blocking threads at once (0: half the cores, at least one); the
+    /// others wait without holding a thread.
+    pub page_workers: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 10_000,
+            min_body_bytes_per_second: 64 * 1024,
+            write_timeout_ms: 30_000,
+            max_connections: 4096,
+            max_uri_bytes: 8 * 1024,
+            max_page_bytes: 2 * 1024 * 1024,
+            max_page_depth: 256,
+            max_page_attributes: 256,
+            offload_page_bytes: 16 * 1024,
+            page_workers: 0,
+        }
+    }
+}
+
+impl HttpSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |key, message: &str| {
+            Err(SettingsError::Invalid {
+                key,
+                message: message.to_owned(),
+            })
+        };
+        if !(100..=600_000).contains(&self.header_read_timeout_ms) {
+            return invalid("http.header-read-timeout-ms", "must be between 100 and 600000");
+        }
+        if !(100..=3_600_000).contains(&self.body_read_timeout_ms) {
+            return invalid("http.body-read-timeout-ms", "must be between 100 and 3600000");
+        }
+        if !(100..=3_600_000).contains(&self.write_timeout_ms) {
+            return invalid("http.write-timeout-ms", "must be between 100 and 3600000");
+        }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return invalid("http.max-connections", "must be between 1 and 1000000");
+        }
+        if !(256..=65_536).contains(&self.max_uri_bytes) {
+            return invalid("http.max-uri-bytes", "must be between 256 and 65536");
+        }
+        if self.max_page_bytes == 0 {
+            return invalid("http.max-page-bytes", "must be at least 1");
+        }
+        // The dry run of the parser keeps a node's ancestors alive: deep chains are
+        // dropped recursively.
+        if !(16..=1024).contains(&self.max_page_depth) {
+            return invalid("http.max-page-depth", "must be between 16 and 1024");
+        }
+        if !(16..=4096).contains(&self.max_page_attributes) {
+            return invalid("http.max-page-attributes", "must be between 16 and 4096");
+        }
+        if self.page_workers > 1024 {
+            return invalid("http.page-workers", "must be at most 1024");
+        }
+        Ok(())
+    }
+}
+
 /// Operator settings for one plugin.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
@@ -125,6 +225,7 @@ impl Default for Settings {
             plugins_dir: None,
             site_name: "Lutetia".to_owned(),
             limits: Limits::default(),
+            http: HttpSettings::default(),
             plugins: BTreeMap::new(),
             files_dir: PathBuf::from("./data/files"),
             smtp_url: None,
@@ -308,7 +409,7 @@ impl Settings {
         if self.mail_max_attempts == 0 {
             return invalid("mail-max-attempts", "must be at least 1");
         }
-        Ok(())
+        self.http.validate()
     }
 }
 
@@ -361,6 +462,34 @@ mod tests {
                 .to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn http_settings_are_read_and_checked() {
+        let s = Settings::from_toml("[http]\nheader-read-timeout-ms = 500\nmax-uri-bytes = 1024\n")
+            .expect("parses");
+        s.validate().expect("valid");
+        assert_eq!(s.http.header_read_timeout_ms, 500);
+        assert_eq!(s.http.max_uri_bytes, 1024);
+        assert_eq!(s.http.max_page_depth, 256);
+        for (toml, key) in [
+            (
+                "[http]\nheader-read-timeout-ms = 0",
+                "http.header-read-timeout-ms",
+            ),
+            ("[http]\nmax-connections = 0", "http.max-connections"),
+            ("[http]\nmax-uri-bytes = 10", "http.max-uri-bytes"),
+            ("[http]\nmax-page-depth = 100000", "http.max-page-depth"),
+        ] {
+            let err = Settings::from_toml(toml)
+                .expect("parses")
+                .validate()
+                .expect_err(toml)
+                .to_string();
+            assert!(err.contains(key), "{err}");
+        }
+        let err = Settings::from_toml("[http]\nmax-uri-byte = 1").expect_err("unknown key");
+        assert!(err.contains("max-uri-byte"), "{err}");
     }
 
     #[test]

@@ -39,8 +39,76 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/api/admin/plugins/{id}/rollback", post(rollback))
         .route("/api/admin/plugins/{id}/enable", post(enable))
         .route("/api/admin/plugins/{id}/disable", post(disable))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            read_package_body,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(app, require_admin))
         .layer(DefaultBodyLimit::max(MAX_PACKAGE_BYTES))
+}
+
+/// Reads an authorised request's body before any handler: a declared length over
+/// [`MAX_PACKAGE_BYTES`] is refused before anything is read, a longer body as soon as it
+/// passes the limit, a body that does not arrive in time (`http.body-read-timeout-ms`
+/// plus its length at `http.min-body-bytes-per-second`) with 408; all in the API's JSON.
+async fn read_package_body(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> HttpResponse {
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let too_large = || {
+        let mut refused = ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than the {MAX_PACKAGE_BYTES} bytes a package may have"),
+        )
+        .into_response();
+        // The rest of the body is still on the wire.
+        refused
+            .headers_mut()
+            .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        refused
+    };
+    if declared.is_some_and(|n| n > MAX_PACKAGE_BYTES as u64) {
+        return too_large();
+    }
+    let deadline = super::body_deadline(&app.settings.http, &parts.headers, MAX_PACKAGE_BYTES);
+    let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_PACKAGE_BYTES));
+    let bytes = match tokio::time::timeout(deadline, read).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return too_large(),
+        Ok(Err(_)) => {
+            return ApiError(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body could not be read".into(),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            let mut refused = ApiError(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the body did not arrive in time".into(),
+            )
+            .into_response();
+            refused
+                .headers_mut()
+                .insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            return refused;
+        }
+    };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
 }
 
 /// Answers 401/503 unless the request carries a valid admin token.

@@ -2,9 +2,88 @@
 //!
 //! The allow-list is ammonia's defaults (text formatting, lists, tables, links, images)
 //! plus what city forms need (form controls, `class`, `id`, `data-*`, `aria-*`). Scripts,
-//! styles, event handlers and `javascript:` URLs are removed.
+//! styles, event handlers and `javascript:` URLs are removed, and so is a form's
+//! `action` (or a button's `formaction`) that would post off-site.
+//!
+//! ## Bounded work
+//! html5ever, under ammonia, is superlinear on some inputs: a tag with many attributes
+//! (each new one is compared with the previous ones), misnested formatting elements
+//! (re-created after every block), deep nesting (scope checks walk the stack of open
+//! elements), foster-parented content before a table (each insertion scans the table's
+//! siblings). A page is therefore cleaned in three steps, each linear in its size:
+//! 1. [`scan::max_attributes`] bounds the attributes of any tag before html5ever sees
+//!    it;
+//! 2. [`guard::check`] runs html5ever's tree builder once with a sink that builds
+//!    nothing and counts depth, elements and the DOM's work, 4 KiB at a time, stopping
+//!    at the first budget exceeded;
+//! 3. ammonia parses, cleans and serialises the page that passed.
+//!
+//! The work budget is proportional to the page's size, and charges each step at the
+//! depth it happens, so the tree builder's scans and the DOM's are both within it; the
+//! depth and the elements have their own bounds (the memory of the DOM).
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
+
+mod guard;
+mod scan;
+
+/// Why a page was refused before it was cleaned: parsing it would cost more than its
+/// size allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PageRefused {
+    /// One tag has more attributes than allowed.
+    #[error("a tag has more than {limit} attributes")]
+    TooManyAttributes {
+        /// The limit.
+        limit: u32,
+    },
+    /// Elements are nested deeper than allowed.
+    #[error("elements are nested more than {limit} deep")]
+    TooDeep {
+        /// The limit.
+        limit: u32,
+    },
+    /// Parsing would create more elements than the page's size allows.
+    #[error("parsing would create more than {limit} elements")]
+    TooManyElements {
+        /// The limit for this page.
+        limit: u64,
+    },
+    /// Building the tree would cost more than the page's size allows.
+    #[error("building the page would take more than {limit} steps")]
+    TooMuchWork {
+        /// The limit for this page.
+        limit: u64,
+    },
+}
+
+/// The limits a page is cleaned within.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimits {
+    /// Deepest nesting of elements (the layout adds about ten levels around it).
+    pub max_depth: u32,
+    /// Most attributes on one tag.
+    pub max_attributes: u32,
+}
+
+impl Default for PageLimits {
+    fn default() -> Self {
+        PageLimits {
+            max_depth: 256,
+            max_attributes: 256,
+        }
+    }
+}
+
+/// Elements allowed whatever the page's size.
+const BASE_ELEMENTS: u64 = 1024;
+/// Steps of work allowed whatever the page's size.
+const BASE_WORK: u64 = 256 * 1024;
+/// Steps of work allowed per byte. Real pages need one or two (a node every ten to
+/// thirty bytes, at a depth of ten to thirty); the cost of the worst page accepted is
+/// then within a small factor of an ordinary page of its size.
+const WORK_PER_BYTE: u64 = 16;
 
 fn cleaner() -> &'static ammonia::Builder<'static> {
     static CLEANER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
@@ -108,18 +187,122 @@ fn cleaner() -> &'static ammonia::Builder<'static> {
         for (tag, attributes) in extra_attributes {
             builder.add_tag_attributes(tag, attributes.iter().copied());
         }
+        builder.attribute_filter(|element, attribute, value| {
+            let posts_to = matches!(
+                (element, attribute),
+                ("form", "action") | ("button" | "input", "formaction")
+            );
+            if posts_to && !super::site_url::is_site_relative(value) {
+                return None;
+            }
+            Some(Cow::Borrowed(value))
+        });
         builder
     })
 }
 
-/// Cleans an HTML fragment from a plugin.
+/// Cleans an HTML fragment from a plugin with the site's allow-list, without the work
+/// bounds of [`bounded_fragment`] (which the host uses): for tests and fuzzing of the
+/// policy itself.
 pub fn fragment(html: &str) -> String {
     cleaner().clean(html).to_string()
 }
 
+/// Cleans an HTML fragment from a plugin if doing so stays within `limits` and a budget
+/// of work linear in its size; otherwise says which bound it would exceed.
+pub fn bounded_fragment(html: &str, limits: PageLimits) -> Result<String, PageRefused> {
+    scan::max_attributes(html.as_bytes(), limits.max_attributes)
+        .map_err(|limit| PageRefused::TooManyAttributes { limit })?;
+    let bytes = html.len() as u64;
+    guard::check(
+        html,
+        guard::Budget {
+            max_depth: limits.max_depth,
+            max_elements: BASE_ELEMENTS + bytes / 2,
+            max_work: BASE_WORK + WORK_PER_BYTE * bytes,
+        },
+    )?;
+    Ok(fragment(html))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fragment;
+    use super::{PageLimits, PageRefused, bounded_fragment, fragment};
+
+    /// Pages that cost html5ever more than linear time, `n` repetitions of their pattern.
+    pub(crate) fn pathological(kind: &str, n: usize) -> String {
+        match kind {
+            "deep" => "<div>".repeat(n),
+            "attributes" => format!("<p{}>x</p>", (0..n).map(|i| format!(" a{i}")).collect::<String>()),
+            "formatting" => format!(
+                "<div>{}</div>{}",
+                (0..64).map(|i| format!("<b id={i}>")).collect::<String>(),
+                "<div>x</div>".repeat(n)
+            ),
+            "foster" => format!("<table>{}</table>", "<b></b>".repeat(n)),
+            "merged-html" => (0..n).map(|i| format!("<html a{i}>")).collect(),
+            "end-tags" => format!("{}{}", "<span>".repeat(200), "</x>".repeat(n)),
+            "scopes" => format!("{}{}", "<div>".repeat(200), "<hr>".repeat(n)),
+            _ => String::new(),
+        }
+    }
+
+    #[test]
+    fn ordinary_pages_pass_unchanged() {
+        let page = "<h1>Demande</h1><form method=\"post\" action=\"./send\"><p><label>Nom <input name=\"n\"></label></p>\
+                    <ul><li>un<li>deux</ul><table><tr><td>a<td>b</table><p>fin <b>gras <i>et italique</b> fin</i></p></form>";
+        let cleaned =
+            bounded_fragment(&page.repeat(200), PageLimits::default()).expect("an ordinary page passes");
+        assert_eq!(cleaned, fragment(&page.repeat(200)));
+    }
+
+    #[test]
+    fn pathological_pages_are_refused() {
+        let limits = PageLimits::default();
+        for (kind, n, expected) in [
+            ("deep", 300, PageRefused::TooDeep { limit: 256 }),
+            ("attributes", 300, PageRefused::TooManyAttributes { limit: 256 }),
+        ] {
+            assert_eq!(
+                bounded_fragment(&pathological(kind, n), limits),
+                Err(expected),
+                "{kind}"
+            );
+        }
+        for kind in ["formatting", "foster", "merged-html", "end-tags", "scopes"] {
+            let refused = bounded_fragment(&pathological(kind, 20_000), limits);
+            assert!(
+                matches!(
+                    refused,
+                    Err(PageRefused::TooManyElements { .. } | PageRefused::TooMuchWork { .. })
+                ),
+                "{kind}: {refused:?}"
+            );
+        }
+        // The same patterns, a little of them: ordinary sloppy HTML.
+        for kind in ["formatting", "foster", "merged-html", "end-tags", "scopes"] {
+            let few = bounded_fragment(&pathological(kind, 20), limits);
+            assert!(few.is_ok(), "{kind}: {few:?}");
+        }
+    }
+
+    #[test]
+    fn forms_never_post_off_site() {
+        for action in [
+            "https://evil.example/steal",
+            "//evil.example/x",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "\t//evil.example",
+        ] {
+            let html = fragment(&format!(
+                "<form method=post action=\"{action}\"><button formaction=\"{action}\">x</button></form>"
+            ));
+            assert!(!html.contains("action"), "{action}: {html}");
+        }
+        let html = fragment("<form action=\"/p/demo/send?x=1\"><input type=submit></form>");
+        assert!(html.contains("action=\"/p/demo/send?x=1\""), "{html}");
+    }
 
     #[test]
     fn keeps_forms_and_removes_scripts() {
