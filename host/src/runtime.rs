@@ -29,7 +29,7 @@ mod host_store;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
-pub use calls::{Event, Job};
+pub use calls::{Event, Job, Migration};
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
@@ -489,6 +489,19 @@ impl Runtime {
         plugin: &LoadedPlugin,
         call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
     ) -> Result<T, CallError> {
+        self.invoke_with(plugin, self.db.clone(), self.files.clone(), call)
+            .await
+    }
+
+    /// [`Runtime::invoke`] with the services the call's host imports use (`migrate`: a
+    /// database scope and staged files, see `calls.rs`).
+    async fn invoke_with<T>(
+        &self,
+        plugin: &LoadedPlugin,
+        db: Database,
+        files: Option<crate::files::FileStore>,
+        call: impl AsyncFnOnce(&mut Store<HostState>, &bindings::Plugin) -> wasmtime::Result<T>,
+    ) -> Result<T, CallError> {
         let Some(_permit) = plugin.admission.enter().await else {
             return Err(CallError::Overloaded(format!(
                 "{} calls of this plugin are running and {} are waiting",
@@ -496,8 +509,8 @@ impl Runtime {
             )));
         };
         let limits = plugin.context.limits;
-        let mut state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
-        state.files = self.files.clone();
+        let mut state = HostState::new(plugin.context.clone(), db, STDERR_CAPTURE);
+        state.files = files;
         let stderr = state.stderr.clone();
         let memory_hit = state.limiter.exceeded.clone();
         let mut store = Store::new(&self.engine, state);

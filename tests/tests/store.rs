@@ -405,6 +405,37 @@ on_both_backends! {
         assert!(body.contains("Anonyme"));
     }
 
+    async fn thirty_two_first_writes_to_a_fresh_store_all_succeed(backend: Backend) {
+        // Each guestbook write declares its index first: 32 sessions racing to create the
+        // same index once answered 409 on PostgreSQL (a unique violation on pg_class).
+        let db = TestDb::new(backend).await;
+        let host = Host::start_with_plugins(BIN, &db, &plugins_subset(db.dir(), &["hello"], None), &[]).await;
+        let writes: Vec<_> = (0..32)
+            .map(|n| {
+                let request = host
+                    .client
+                    .post(host.url("/p/hello/guestbook"))
+                    .form(&[("name", format!("n{n}")), ("message", format!("message {n}"))]);
+                tokio::spawn(async move {
+                    let response = request.send().await.expect("post");
+                    let status = response.status().as_u16();
+                    (status, response.text().await.unwrap_or_default())
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for write in writes {
+            let (status, body) = write.await.expect("write task");
+            if !(300..400).contains(&status) {
+                failed.push(format!("{status}: {}", body.chars().take(200).collect::<String>()));
+            }
+        }
+        assert!(failed.is_empty(), "{} of 32 first writes failed: {failed:?}", failed.len());
+        let (status, page) = host.get("/p/hello/guestbook").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("32 messages"), "{page}");
+    }
+
     async fn filtered_query_over_100k_documents_uses_the_index(backend: Backend) {
         let db = TestDb::new(backend).await;
         let store = db.open().await;
@@ -421,9 +452,9 @@ on_both_backends! {
         };
         let url = db.url.clone();
         exec(&url, backend, bulk).await;
-        store.store_ensure_index("p", "reports", &["status".to_owned()], false).await.expect("index");
-        store.store_ensure_index("p", "reports", &["status".to_owned(), "n".to_owned()], false).await.expect("index");
-        store.store_ensure_index("p", "reports", &["email".to_owned()], true).await.expect("index");
+        store.store_ensure_index("p", "reports", &["status".to_owned()], false, "1.0.0").await.expect("index");
+        store.store_ensure_index("p", "reports", &["status".to_owned(), "n".to_owned()], false, "1.0.0").await.expect("index");
+        store.store_ensure_index("p", "reports", &["email".to_owned()], true, "1.0.0").await.expect("index");
         exec(&url, backend, "ANALYZE").await;
         // A new pool: its connections load the fresh statistics.
         store.close().await;
