@@ -272,13 +272,11 @@ impl Scope {
     /// Commits everything written through the scope. A scope never used commits nothing.
     pub async fn commit(&self) -> Result<(), DbError> {
         match &self.conn {
-            ScopeConn::Sqlite { tx, .. } => {
-                match std::mem::replace(&mut *tx.lock().await, TxState::Ended) {
-                    TxState::Open(t) => t.commit().await?,
-                    TxState::Idle => {}
-                    TxState::Ended => return Err(DbError::Scope("committed after it ended")),
-                }
-            }
+            ScopeConn::Sqlite { tx, .. } => match std::mem::replace(&mut *tx.lock().await, TxState::Ended) {
+                TxState::Open(t) => t.commit().await?,
+                TxState::Idle => {}
+                TxState::Ended => return Err(DbError::Scope("committed after it ended")),
+            },
             ScopeConn::Postgres { tx, .. } => {
                 match std::mem::replace(&mut *tx.lock().await, TxState::Ended) {
                     TxState::Open(t) => t.commit().await?,

@@ -92,10 +92,10 @@ impl Staging {
         let Ok(mut changes) = self.changes.lock() else {
             return;
         };
-        if let Some(i) = changes.iter().position(|c| c.plugin == plugin && c.name == name) {
-            if let Some(old) = changes.remove(i).temp {
-                let _ = dir.remove_file(old);
-            }
+        if let Some(i) = changes.iter().position(|c| c.plugin == plugin && c.name == name)
+            && let Some(old) = changes.remove(i).temp
+        {
+            let _ = dir.remove_file(old);
         }
         changes.push(Staged {
             plugin: plugin.to_owned(),
@@ -124,8 +124,10 @@ impl Staging {
         };
         let mut first_error = None;
         for change in changes {
-            let applied = self.root.open_dir(&change.plugin).and_then(|dir| {
-                match (&change.temp, commit) {
+            let applied = self
+                .root
+                .open_dir(&change.plugin)
+                .and_then(|dir| match (&change.temp, commit) {
                     (Some(temp), true) => dir.rename(temp, &dir, &change.name),
                     (Some(temp), false) => dir.remove_file(temp),
                     (None, true) => match dir.remove_file(&change.name) {
@@ -133,8 +135,7 @@ impl Staging {
                         other => other,
                     },
                     (None, false) => Ok(()),
-                }
-            });
+                });
             if let Err(e) = applied {
                 tracing::error!(plugin = %change.plugin, name = %change.name, commit, error = %e, "cannot finish a staged file change");
                 first_error.get_or_insert(e);
@@ -236,10 +237,10 @@ impl FileStore {
             }
         })
         .await
-            .map_err(|e| FilesError::Io {
-                path: name.to_owned(),
-                source: std::io::Error::other(e),
-            })??;
+        .map_err(|e| FilesError::Io {
+            path: name.to_owned(),
+            source: std::io::Error::other(e),
+        })??;
         let row = FileRow {
             name: name.to_owned(),
             content_type,
@@ -532,7 +533,11 @@ mod tests {
         assert_eq!(staging.temp_of("p", "kept.txt"), Some(second));
         staging.record(&dir, "p", "gone.txt", None);
         assert_eq!(staging.temp_of("p", "gone.txt"), None);
-        assert_eq!(dir.read_to_string("kept.txt").expect("read"), "old", "nothing reached the files yet");
+        assert_eq!(
+            dir.read_to_string("kept.txt").expect("read"),
+            "old",
+            "nothing reached the files yet"
+        );
         assert!(dir.exists("gone.txt"));
         staging.finish(true).expect("commit");
         assert_eq!(dir.read_to_string("kept.txt").expect("read"), "second");
@@ -543,7 +548,12 @@ mod tests {
         let staging = Staging::new(root.clone());
         let third = write_temp(&dir, b"third").expect("temp");
         staging.record(&dir, "p", "kept.txt", Some(third));
-        staging.record(&dir, "p", "new.txt", Some(write_temp(&dir, b"new").expect("temp")));
+        staging.record(
+            &dir,
+            "p",
+            "new.txt",
+            Some(write_temp(&dir, b"new").expect("temp")),
+        );
         drop(staging);
         assert_eq!(dir.read_to_string("kept.txt").expect("read"), "second");
         assert!(!dir.exists("new.txt"));

@@ -320,14 +320,19 @@ impl Lifecycle<'_> {
         Ok(())
     }
 
-    /// After a change from `replaced` to `served`: drops the plugin's indexes neither
-    /// declared last (`ensure-index`, in `migrate` or while serving). Best effort: the
-    /// change is recorded already.
+    /// After a change: drops the plugin's store indexes whose last declaration
+    /// (`ensure-index`, in `migrate` or while serving) came from none of the versions `keep`
+    /// (the one replaced and the one served; none after a purge). Best effort: the change
+    /// is recorded already, and a failed drop is retried at the next change.
     async fn drop_undeclared_indexes(&self, id: &str, keep: &[&str]) {
         match self.db.store_drop_undeclared_indexes(id, keep).await {
             Ok(dropped) if dropped.is_empty() => {}
-            Ok(dropped) => tracing::info!(plugin = %id, ?keep, indexes = ?dropped, "dropped store indexes no longer declared"),
-            Err(e) => tracing::warn!(plugin = %id, error = %e, "cannot drop store indexes no longer declared"),
+            Ok(dropped) => {
+                tracing::info!(plugin = %id, ?keep, indexes = ?dropped, "dropped store indexes no longer declared")
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %id, error = %e, "cannot drop store indexes no longer declared")
+            }
         }
     }
 

@@ -767,11 +767,17 @@ async fn text(db: &TestDb, sql: &str) -> Option<String> {
     match db.backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
-            sqlx::query_scalar(sql).fetch_optional(&mut conn).await.expect("query")
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut conn)
+                .await
+                .expect("query")
         }
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
-            sqlx::query_scalar(sql).fetch_optional(&mut conn).await.expect("query")
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut conn)
+                .await
+                .expect("query")
         }
     }
 }
@@ -783,7 +789,9 @@ async fn physical_indexes(db: &TestDb, name: &str) -> i64 {
         Backend::Sqlite => format!(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'store_idx_{name}'"
         ),
-        Backend::Postgres => format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE 'store_idx_{name}'"),
+        Backend::Postgres => {
+            format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE 'store_idx_{name}'")
+        }
     };
     count(db, &sql).await
 }
@@ -793,14 +801,35 @@ async fn footprint(db: &TestDb) -> Vec<(&'static str, i64)> {
     let mut found = Vec::new();
     for (what, sql) in [
         ("kv", "SELECT COUNT(*) FROM kv WHERE plugin_id = 'migrating'"),
-        ("documents", "SELECT COUNT(*) FROM documents WHERE plugin_id = 'migrating'"),
-        ("usage", "SELECT COALESCE(MAX(documents), 0) FROM store_usage WHERE plugin_id = 'migrating'"),
-        ("declared indexes", "SELECT COUNT(*) FROM store_indexes WHERE plugin_id = 'migrating'"),
-        ("files", "SELECT COUNT(*) FROM files WHERE plugin_id = 'migrating'"),
-        ("events", "SELECT COUNT(*) FROM events WHERE publisher = 'migrating'"),
-        ("mail", "SELECT COUNT(*) FROM outbox WHERE plugin_id = 'migrating'"),
+        (
+            "documents",
+            "SELECT COUNT(*) FROM documents WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "usage",
+            "SELECT COALESCE(MAX(documents), 0) FROM store_usage WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "declared indexes",
+            "SELECT COUNT(*) FROM store_indexes WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "files",
+            "SELECT COUNT(*) FROM files WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "events",
+            "SELECT COUNT(*) FROM events WHERE publisher = 'migrating'",
+        ),
+        (
+            "mail",
+            "SELECT COUNT(*) FROM outbox WHERE plugin_id = 'migrating'",
+        ),
         ("plugins", "SELECT COUNT(*) FROM plugins WHERE id = 'migrating'"),
-        ("versions", "SELECT COUNT(*) FROM plugin_versions WHERE plugin_id = 'migrating'"),
+        (
+            "versions",
+            "SELECT COUNT(*) FROM plugin_versions WHERE plugin_id = 'migrating'",
+        ),
     ] {
         found.push((what, count(db, sql).await));
     }
@@ -947,7 +976,9 @@ on_both_backends! {
         assert_eq!(status, 201, "{body}");
         let before = migrating_state(&host).await;
 
-        let slow = migrating("0.2.0", &[("migrate", "\"spin\""), ("timeout-ms", "4000")]);
+        // A long migration doing database work (reading kv in a loop) until its deadline. (A
+        // guest spinning on the CPU holds a thread of the host's: fair CPU is another part.)
+        let slow = migrating("0.2.0", &[("migrate", "\"busy\""), ("timeout-ms", "4000")]);
         let request = host
             .client
             .post(host.url("/api/admin/plugins/migrating/upgrade"))
@@ -961,7 +992,7 @@ on_both_backends! {
         // The migration has written through every service and now runs until its deadline.
         let mut under_way = false;
         for _ in 0..600 {
-            if host.log().contains("migrate to 0.2.0 wrote everything") {
+            if host.log().contains("migrate to 0.2.0 wrote everything; now: busy") {
                 under_way = true;
                 break;
             }
@@ -972,7 +1003,7 @@ on_both_backends! {
         // Reads of the served version see what it saw, and the host's routes answer,
         // before the migration ends.
         assert_eq!(migrating_state(&host).await, before);
-        assert!(!upgrade.is_finished(), "the old version answered only after the migration");
+        assert!(!upgrade.is_finished(), "the old version answered only after the migration; log:\n{}", host.log());
         assert_eq!(host.get("/healthz").await.0, 200);
         assert!(!upgrade.is_finished(), "/healthz answered only after the migration");
         if backend == Backend::Postgres {
@@ -995,4 +1026,77 @@ on_both_backends! {
         let response = host.client.post(host.url("/p/migrating/touch")).send().await.expect("touch");
         assert_eq!(response.status().as_u16(), 200);
     }
+}
+
+/// PostgreSQL (where a concurrent change is not held back by a write lock): a migrate that
+/// succeeds but whose record of the new version meets a concurrent change keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrate_whose_record_is_refused_keeps_nothing() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let host = start(&db).await;
+    let (status, body) = api(
+        &host,
+        Method::POST,
+        "/api/admin/plugins?grant=all",
+        Some(migrating("0.1.0", &[])),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let before = footprint(&db).await;
+
+    let request = host
+        .client
+        .post(host.url("/api/admin/plugins/migrating/upgrade"))
+        .bearer_auth(host.admin_token.clone().expect("token"))
+        .body(migrating("0.2.0", &[("migrate", "\"slow\"")]));
+    let upgrade = tokio::spawn(async move {
+        let response = request.send().await.expect("upgrade");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON"))
+    });
+    let mut under_way = false;
+    for _ in 0..600 {
+        if host
+            .log()
+            .contains("migrate to 0.2.0 wrote everything; now: slow")
+        {
+            under_way = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(under_way, "the migration never started; log:\n{}", host.log());
+    // Another operator disables the plugin while its upgrade migrates.
+    let (status, body) = api(&host, Method::POST, "/api/admin/plugins/migrating/disable", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !upgrade.is_finished(),
+        "the change was made while the migration ran"
+    );
+
+    let (status, body) = upgrade.await.expect("upgrade task");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    // The migration succeeded, but its record was refused: none of what it wrote is kept.
+    assert_eq!(footprint(&db).await, before);
+    let file = db
+        .dir()
+        .join("data")
+        .join("files")
+        .join("migrating")
+        .join("migrated.txt");
+    assert_eq!(std::fs::read_to_string(file).expect("file"), "0.1.0");
+    assert_eq!(files_on_disk(&db), ["migrated.txt"]);
+    assert_eq!(
+        text(
+            &db,
+            "SELECT convert_from(value, 'UTF8') FROM kv WHERE plugin_id = 'migrating' AND key = 'migrated-by'"
+        )
+        .await
+        .as_deref(),
+        Some("0.1.0")
+    );
 }

@@ -436,6 +436,41 @@ on_both_backends! {
         assert!(page.contains("32 messages"), "{page}");
     }
 
+    async fn index_builds_recover_from_failures_and_leftovers(backend: Backend) {
+        use lutetia::db::store::{Quota, StoreError};
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let quota = Quota { max_bytes: 1 << 20, max_documents: 100 };
+        let unique = ["k".to_owned()];
+        for id in ["1", "2"] {
+            store.store_put("p", quota, "c", id, r#"{"k": 1}"#, None).await.expect("put");
+        }
+        // A unique index over duplicates: a conflict that leaves no index behind (a failed
+        // concurrent build leaves an invalid one on PostgreSQL, dropped at once).
+        let refused = store.store_ensure_index("p", "c", &unique, true, "1.0.0").await;
+        assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM store_indexes").await, 0);
+        assert_eq!(physical(&db).await, 0);
+        store.store_delete("p", quota, "c", "2", None).await.expect("delete");
+        store.store_ensure_index("p", "c", &unique, true, "1.0.0").await.expect("index");
+        assert_eq!(physical(&db).await, 1);
+        // A record whose index is gone (a crash between a migration's commit and its build)
+        // is built again by the next declaration.
+        let name = text_scalar(&db, "SELECT name FROM store_indexes").await;
+        exec_owned(&db, &format!("DROP INDEX \"{name}\"")).await;
+        assert_eq!(physical(&db).await, 0);
+        store.store_ensure_index("p", "c", &unique, true, "1.0.0").await.expect("index");
+        assert_eq!(physical(&db).await, 1);
+        let duplicate = store.store_put("p", quota, "c", "3", r#"{"k": 1}"#, None).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict)), "{duplicate:?}");
+        // Dropping what no version declares any more, on both backends.
+        let dropped = store.store_drop_undeclared_indexes("p", &["2.0.0"]).await.expect("drop");
+        assert_eq!(dropped, [name]);
+        assert_eq!(physical(&db).await, 0);
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM store_indexes").await, 0);
+        store.store_put("p", quota, "c", "3", r#"{"k": 1}"#, None).await.expect("no index any more");
+    }
+
     async fn filtered_query_over_100k_documents_uses_the_index(backend: Backend) {
         let db = TestDb::new(backend).await;
         let store = db.open().await;
@@ -497,4 +532,60 @@ async fn exec(url: &str, backend: Backend, sql: &'static str) {
             sqlx::query(sql).execute(&mut conn).await.expect("exec");
         }
     }
+}
+
+async fn scalar(db: &TestDb, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+    }
+}
+
+async fn text_scalar(db: &TestDb, sql: &str) -> String {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+    }
+}
+
+async fn exec_owned(db: &TestDb, sql: &str) {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("exec");
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("exec");
+        }
+    }
+}
+
+/// The store's physical indexes (`sqlite_master` / `pg_indexes`), valid or not.
+async fn physical(db: &TestDb) -> i64 {
+    let sql = match db.backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'store_idx_%'"
+        }
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE 'store_idx_%'",
+    };
+    scalar(db, sql).await
 }

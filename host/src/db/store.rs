@@ -21,7 +21,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Connection, PgPool};
 
-use super::{Backend, Database, DbError, LOCK_INDEXES, LOCK_MIGRATING, Scope, ScopedConnection, lock_key, now_ms};
+use super::{
+    Backend, Database, DbError, LOCK_INDEXES, LOCK_MIGRATING, Scope, ScopedConnection, lock_key, now_ms,
+};
 
 /// Largest document body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -954,8 +956,11 @@ fn undeclared(rows: Vec<(String, Option<String>)>, keep: &[&str]) -> Vec<(String
 /// Whether `name` is one [`index_name`] makes (names read back from the database are
 /// checked before they are written into SQL text).
 fn is_index_name(name: &str) -> bool {
-    name.strip_prefix("store_idx_")
-        .is_some_and(|h| h.len() == 24 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    name.strip_prefix("store_idx_").is_some_and(|h| {
+        h.len() == 24
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// What the database says of one declared index.
@@ -1029,7 +1034,11 @@ const RECORD_INDEX: &str = "INSERT INTO store_indexes (plugin_id, collection, na
 
 /// The SQLite build, in the caller's transaction (or savepoint): the index and its record
 /// together.
-async fn sqlite_declare(conn: &mut SqliteConnection, def: &IndexDef, declared_by: &str) -> Result<(), StoreError> {
+async fn sqlite_declare(
+    conn: &mut SqliteConnection,
+    def: &IndexDef,
+    declared_by: &str,
+) -> Result<(), StoreError> {
     let state = IndexState::sqlite(conn, def).await?;
     state.check_cap()?;
     if state.built.is_none() {
@@ -1056,7 +1065,11 @@ macro_rules! record_index_on {
     };
 }
 
-async fn record_index(conn: &mut SqliteConnection, def: &IndexDef, declared_by: &str) -> Result<(), StoreError> {
+async fn record_index(
+    conn: &mut SqliteConnection,
+    def: &IndexDef,
+    declared_by: &str,
+) -> Result<(), StoreError> {
     Ok(record_index_on!(&mut *conn, def, declared_by)?)
 }
 
@@ -1086,10 +1099,12 @@ async fn pg_declare_in_scope(
         }
     }
     record_index_on!(&mut *conn, def, declared_by)?;
-    Ok((state.built != Some(true) && !pending_here).then(|| PendingIndex {
-        def: def.clone(),
-        declared_by: declared_by.to_owned(),
-    }))
+    Ok(
+        (state.built != Some(true) && !pending_here).then(|| PendingIndex {
+            def: def.clone(),
+            declared_by: declared_by.to_owned(),
+        }),
+    )
 }
 
 /// A PostgreSQL connection holding a plugin's [`LOCK_INDEXES`] session lock. Only one per
@@ -1147,7 +1162,11 @@ async fn pg_build_index(pool: &PgPool, def: &IndexDef, declared_by: &str) -> Res
     built
 }
 
-async fn pg_build_locked(conn: &mut PgConnection, def: &IndexDef, declared_by: &str) -> Result<(), StoreError> {
+async fn pg_build_locked(
+    conn: &mut PgConnection,
+    def: &IndexDef,
+    declared_by: &str,
+) -> Result<(), StoreError> {
     let state = IndexState::postgres(conn, def).await?;
     state.check_cap()?;
     if state.built == Some(false) {
@@ -1192,7 +1211,11 @@ impl Scope {
     /// index that would be violated.
     pub async fn check_indexes(&self) -> Result<(), String> {
         let unique: Vec<IndexDef> = match self.pending_indexes.lock() {
-            Ok(list) => list.iter().filter(|p| p.def.unique).map(|p| p.def.clone()).collect(),
+            Ok(list) => list
+                .iter()
+                .filter(|p| p.def.unique)
+                .map(|p| p.def.clone())
+                .collect(),
             Err(_) => Vec::new(),
         };
         for def in unique {
@@ -1210,8 +1233,7 @@ impl Scope {
                 Ok(Some(_)) => {
                     return Err(format!(
                         "it declared a unique index on {}({}) and then wrote documents that break it",
-                        def.collection,
-                        def.fields_json
+                        def.collection, def.fields_json
                     ));
                 }
                 Err(e) => return Err(format!("cannot check the index on {}: {e}", def.collection)),
@@ -1568,7 +1590,9 @@ impl Database {
             // PostgreSQL: a row locked by a migration in progress is skipped, not waited for
             // (the migration records its own version, or the next call records this one).
             let touch = match self.backend() {
-                Backend::Sqlite => "UPDATE store_indexes SET declared_by = $3 WHERE plugin_id = $1 AND name = $2",
+                Backend::Sqlite => {
+                    "UPDATE store_indexes SET declared_by = $3 WHERE plugin_id = $1 AND name = $2"
+                }
                 Backend::Postgres => {
                     "UPDATE store_indexes SET declared_by = $3 WHERE (plugin_id, name) IN \
                      (SELECT plugin_id, name FROM store_indexes WHERE plugin_id = $1 AND name = $2 \
@@ -1613,7 +1637,12 @@ impl Database {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS \"{name}\"")))
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query(forget).bind(plugin).bind(name).bind(by).execute(&mut *tx).await?;
+                    sqlx::query(forget)
+                        .bind(plugin)
+                        .bind(name)
+                        .bind(by)
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 tx.commit().await?;
                 Ok(dropped.into_iter().map(|(name, _)| name).collect())
@@ -1629,7 +1658,12 @@ impl Database {
                     )))
                     .execute(&mut *conn)
                     .await?;
-                    sqlx::query(forget).bind(plugin).bind(name).bind(by).execute(&mut *conn).await?;
+                    sqlx::query(forget)
+                        .bind(plugin)
+                        .bind(name)
+                        .bind(by)
+                        .execute(&mut *conn)
+                        .await?;
                 }
                 held.release().await;
                 Ok(dropped.into_iter().map(|(name, _)| name).collect())
@@ -1831,11 +1865,24 @@ mod tests {
         };
         let def = IndexDef::new(pg, "p", "c", &["a.b".into()], false).expect("def");
         let plain = def.create(false);
-        assert!(plain.starts_with("CREATE INDEX IF NOT EXISTS \"store_idx_"), "{plain}");
-        assert!(plain.ends_with("ON documents ((body->'a'->'b'), id) WHERE plugin_id = 'p' AND collection = 'c'"), "{plain}");
-        assert!(def.create(true).starts_with("CREATE INDEX CONCURRENTLY IF NOT EXISTS"));
+        assert!(
+            plain.starts_with("CREATE INDEX IF NOT EXISTS \"store_idx_"),
+            "{plain}"
+        );
+        assert!(
+            plain.ends_with("ON documents ((body->'a'->'b'), id) WHERE plugin_id = 'p' AND collection = 'c'"),
+            "{plain}"
+        );
+        assert!(
+            def.create(true)
+                .starts_with("CREATE INDEX CONCURRENTLY IF NOT EXISTS")
+        );
         let unique = IndexDef::new(pg, "p", "c", &["x".into(), "y".into()], true).expect("def");
-        assert!(unique.create(false).contains("((body->'x'), (body->'y')) WHERE"), "{}", unique.create(false));
+        assert!(
+            unique.create(false).contains("((body->'x'), (body->'y')) WHERE"),
+            "{}",
+            unique.create(false)
+        );
         assert_eq!(
             unique.duplicates(),
             "SELECT 1 FROM documents WHERE plugin_id = 'p' AND collection = 'c' AND (body->'x') IS NOT NULL \
@@ -1856,7 +1903,10 @@ mod tests {
             (name("d"), None),
             ("documents_pkey".to_owned(), Some("0.1.0".to_owned())),
         ];
-        let dropped: Vec<String> = undeclared(rows.clone(), &["1.0.0", "1.1.0"]).into_iter().map(|(n, _)| n).collect();
+        let dropped: Vec<String> = undeclared(rows.clone(), &["1.0.0", "1.1.0"])
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         assert_eq!(dropped, [name("c"), name("d")]);
         // A purge keeps nothing (but never names what this store did not make).
         assert_eq!(undeclared(rows, &[]).len(), 4);
@@ -1865,7 +1915,12 @@ mod tests {
     #[test]
     fn only_index_names_read_back_reach_sql() {
         assert!(is_index_name(&index_name("p", "c", &["x".into()], true)));
-        for bad in ["store_idx_", "store_idx_0123456789abcdef0123456\"", "documents_pkey", "store_idx_0123456789ABCDEF01234567"] {
+        for bad in [
+            "store_idx_",
+            "store_idx_0123456789abcdef0123456\"",
+            "documents_pkey",
+            "store_idx_0123456789ABCDEF01234567",
+        ] {
             assert!(!is_index_name(bad), "{bad}");
         }
     }

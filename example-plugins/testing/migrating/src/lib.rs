@@ -1,7 +1,7 @@
 //! Test-only plugin: its `migrate` hook writes through every host service (store indexes
 //! and documents, kv, a file, an event, a mail) stamped with the `label` setting, then
-//! succeeds, answers an error, traps or spins until its deadline as the `migrate` setting
-//! says. `GET /state` shows what the serving version sees, so a test can check that a
+//! succeeds, answers an error, traps, spins or keeps reading kv until its deadline (or for
+//! a second and a half, then succeeds) as the `migrate` setting says. `GET /state` shows what the serving version sees, so a test can check that a
 //! failed migration left nothing behind; `POST /touch` writes one document (to see what a
 //! write of the serving version meets while another version migrates).
 
@@ -15,7 +15,9 @@ const ITEMS: &str = "items";
 struct Migrating;
 
 fn text(value: Option<Vec<u8>>) -> Value {
-    value.map_or(Value::Null, |v| Value::from(String::from_utf8_lossy(&v).into_owned()))
+    value.map_or(Value::Null, |v| {
+        Value::from(String::from_utf8_lossy(&v).into_owned())
+    })
 }
 
 fn ids(page: store::Page<Value>) -> Vec<String> {
@@ -30,14 +32,15 @@ fn state() -> Result<Value, lutetia_sdk::Error> {
         .into_iter()
         .map(|d| json!({ "id": d.id, "version": d.version, "data": d.data }))
         .collect();
-    let tag_x = ids(store::query(ITEMS).filter("tag", Op::Eq, "x").limit(100).fetch()?);
-    let n_above_1 = ids(
-        store::query(ITEMS)
-            .filter("n", Op::Gt, 1)
-            .order_by("n")
-            .limit(100)
-            .fetch()?,
-    );
+    let tag_x = ids(store::query(ITEMS)
+        .filter("tag", Op::Eq, "x")
+        .limit(100)
+        .fetch()?);
+    let n_above_1 = ids(store::query(ITEMS)
+        .filter("n", Op::Gt, 1)
+        .order_by("n")
+        .limit(100)
+        .fetch()?);
     let file = files::get("migrated.txt")?.map(|(_, data)| data);
     let names: Vec<String> = files::list("", 100)?.into_iter().map(|f| f.name).collect();
     Ok(json!({
@@ -60,7 +63,11 @@ fn write_everything(label: &str, from: &str) -> Result<(), lutetia_sdk::Error> {
         store::ensure_index(ITEMS, &[field], false)?;
     }
     for (id, n, tag, code) in [("a", 1, "x", "A"), ("b", 2, "y", "B"), (label, 3, "x", label)] {
-        store::put(ITEMS, id, &json!({ "n": n, "tag": tag, "code": code, "label": label }))?;
+        store::put(
+            ITEMS,
+            id,
+            &json!({ "n": n, "tag": tag, "code": code, "label": label }),
+        )?;
     }
     // Declared after the documents it covers (PostgreSQL builds it once the upgrade is
     // recorded, checking the migration's documents first).
@@ -69,7 +76,12 @@ fn write_everything(label: &str, from: &str) -> Result<(), lutetia_sdk::Error> {
     kv::set("from", from)?;
     files::put("migrated.txt", "text/plain", label)?;
     events::publish_json("migrating.migrated", &json!({ "version": label }))?;
-    mail::Message::new("ops@example.org", format!("migrated to {label}"), format!("from {from}")).send()?;
+    mail::Message::new(
+        "ops@example.org",
+        format!("migrated to {label}"),
+        format!("from {from}"),
+    )
+    .send()?;
     Ok(())
 }
 
@@ -77,7 +89,9 @@ impl Plugin for Migrating {
     fn handle(req: Request) -> Reply {
         let done = match (req.method(), req.path()) {
             ("GET", "/state") => state(),
-            ("POST", "/touch") => store::put(ITEMS, "touched", &json!({ "n": 0 })).map(|v| json!({ "version": v })),
+            ("POST", "/touch") => {
+                store::put(ITEMS, "touched", &json!({ "n": 0 })).map(|v| json!({ "version": v }))
+            }
             _ => return Response::not_found().into(),
         };
         match done {
@@ -101,6 +115,18 @@ impl Plugin for Migrating {
             "spin" => loop {
                 std::hint::spin_loop();
             },
+            // A long migration doing database work, until its deadline.
+            "busy" => loop {
+                kv::get("migrated-by").map_err(|e| e.to_string())?;
+            },
+            // The same for a second and a half, then success.
+            "slow" => {
+                let start = std::time::Instant::now();
+                while start.elapsed() < std::time::Duration::from_millis(1500) {
+                    kv::get("migrated-by").map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
