@@ -5,6 +5,10 @@
 //! handle, so no name (`..`, an absolute path, a symlink planted in the folder) can reach
 //! anything outside it. Names are validated on top of that, and writes are atomic (a
 //! temporary file renamed over the target).
+//!
+//! A store made by [`FileStore::staged`] (a `migrate` call) writes its metadata into the
+//! call's transaction and holds its disk changes back until [`FileStore::finish_staged`]:
+//! written files wait in their temporary file, deletions are deferred.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +60,97 @@ pub struct FileStore {
     root: Arc<Dir>,
     root_path: PathBuf,
     db: Database,
+    staging: Option<Arc<Staging>>,
+}
+
+/// The disk changes of a staged store, in order: a file written (its temporary file) or
+/// deleted (`temp: None`), per plugin and name. Dropped unfinished, the temporary files are
+/// removed: nothing reaches the targets.
+#[derive(Debug)]
+struct Staging {
+    root: Arc<Dir>,
+    changes: std::sync::Mutex<Vec<Staged>>,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug)]
+struct Staged {
+    plugin: String,
+    name: String,
+    temp: Option<String>,
+}
+
+impl Staging {
+    fn new(root: Arc<Dir>) -> Staging {
+        Staging {
+            root,
+            changes: std::sync::Mutex::new(Vec::new()),
+            finished: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Records a change of `name`, replacing (and removing the file of) an earlier one.
+    fn record(&self, dir: &Dir, plugin: &str, name: &str, temp: Option<String>) {
+        let Ok(mut changes) = self.changes.lock() else {
+            return;
+        };
+        if let Some(i) = changes.iter().position(|c| c.plugin == plugin && c.name == name)
+            && let Some(old) = changes.remove(i).temp
+        {
+            let _ = dir.remove_file(old);
+        }
+        changes.push(Staged {
+            plugin: plugin.to_owned(),
+            name: name.to_owned(),
+            temp,
+        });
+    }
+
+    /// The temporary file holding the staged content of `name`, if any.
+    fn temp_of(&self, plugin: &str, name: &str) -> Option<String> {
+        let changes = self.changes.lock().ok()?;
+        changes
+            .iter()
+            .find(|c| c.plugin == plugin && c.name == name)
+            .and_then(|c| c.temp.clone())
+    }
+
+    /// Applies the changes to the targets (`commit`) or removes the temporary files; once.
+    fn finish(&self, commit: bool) -> std::io::Result<()> {
+        if self.finished.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let changes = match self.changes.lock() {
+            Ok(mut changes) => std::mem::take(&mut *changes),
+            Err(_) => return Ok(()),
+        };
+        let mut first_error = None;
+        for change in changes {
+            let applied = self
+                .root
+                .open_dir(&change.plugin)
+                .and_then(|dir| match (&change.temp, commit) {
+                    (Some(temp), true) => dir.rename(temp, &dir, &change.name),
+                    (Some(temp), false) => dir.remove_file(temp),
+                    (None, true) => match dir.remove_file(&change.name) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                        other => other,
+                    },
+                    (None, false) => Ok(()),
+                });
+            if let Err(e) = applied {
+                tracing::error!(plugin = %change.plugin, name = %change.name, commit, error = %e, "cannot finish a staged file change");
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = self.finish(false);
+    }
 }
 
 impl FileStore {
@@ -68,7 +163,35 @@ impl FileStore {
             root: Arc::new(root),
             root_path: path.to_owned(),
             db,
+            staging: None,
         })
+    }
+
+    /// The same folder for one `migrate` call: metadata read and written through `db` (the
+    /// call's scope), disk changes held back until [`FileStore::finish_staged`]. Its own
+    /// reads see its staged files; everyone else sees the files as they were.
+    pub fn staged(&self, db: Database) -> FileStore {
+        FileStore {
+            root: self.root.clone(),
+            root_path: self.root_path.clone(),
+            db,
+            staging: Some(Arc::new(Staging::new(self.root.clone()))),
+        }
+    }
+
+    /// Applies a staged store's changes to the folder once its metadata committed
+    /// (`commit`), or discards them; nothing for a store that is not staged.
+    pub async fn finish_staged(&self, commit: bool) -> Result<(), FilesError> {
+        let Some(staging) = self.staging.clone() else {
+            return Ok(());
+        };
+        tokio::task::spawn_blocking(move || staging.finish(commit))
+            .await
+            .map_err(|e| FilesError::Io {
+                path: "staged files".into(),
+                source: std::io::Error::other(e),
+            })?
+            .map_err(io_error("staged files"))
     }
 
     /// The folder given to [`FileStore::open`].
@@ -161,12 +284,21 @@ impl FileStore {
         let sha256 = crate::registry::sha256_hex(&data);
         let dir = self.plugin_dir(plugin, true).await?;
         let target = name.to_owned();
-        tokio::task::spawn_blocking(move || write_atomically(&dir, &target, &data))
-            .await
-            .map_err(|e| FilesError::Io {
-                path: name.to_owned(),
-                source: std::io::Error::other(e),
-            })??;
+        let staging = self.staging.clone();
+        let owner = plugin.to_owned();
+        tokio::task::spawn_blocking(move || match staging {
+            None => write_atomically(&dir, &target, &data),
+            Some(staging) => {
+                let temp = write_temp(&dir, &data).map_err(io_error(target.as_str()))?;
+                staging.record(&dir, &owner, &target, Some(temp));
+                Ok(())
+            }
+        })
+        .await
+        .map_err(|e| FilesError::Io {
+            path: name.to_owned(),
+            source: std::io::Error::other(e),
+        })??;
         let row = FileRow {
             name: name.to_owned(),
             content_type,
@@ -185,7 +317,11 @@ impl FileStore {
             return Ok(None);
         };
         let dir = self.plugin_dir(plugin, false).await?;
-        let target = name.to_owned();
+        let target = self
+            .staging
+            .as_ref()
+            .and_then(|s| s.temp_of(plugin, name))
+            .unwrap_or_else(|| name.to_owned());
         let read = tokio::task::spawn_blocking(move || dir.read(&target))
             .await
             .map_err(|e| FilesError::Io {
@@ -214,6 +350,16 @@ impl FileStore {
         let existed = self.db.file_delete(plugin, name).await?;
         let dir = self.plugin_dir(plugin, false).await?;
         let target = name.to_owned();
+        if let Some(staging) = self.staging.clone() {
+            let owner = plugin.to_owned();
+            tokio::task::spawn_blocking(move || staging.record(&dir, &owner, &target, None))
+                .await
+                .map_err(|e| FilesError::Io {
+                    path: name.to_owned(),
+                    source: std::io::Error::other(e),
+                })?;
+            return Ok(existed);
+        }
         let removed = tokio::task::spawn_blocking(move || dir.remove_file(&target))
             .await
             .map_err(|e| FilesError::Io {
@@ -266,6 +412,16 @@ impl FileStore {
 
 /// Writes `data` to a temporary file beside `name`, flushes it and renames it over `name`.
 fn write_atomically(dir: &Dir, name: &str, data: &[u8]) -> Result<(), FilesError> {
+    let temp = write_temp(dir, data).map_err(io_error(name))?;
+    let renamed = dir.rename(&temp, dir, name);
+    if renamed.is_err() {
+        let _ = dir.remove_file(&temp);
+    }
+    renamed.map_err(io_error(name))
+}
+
+/// Writes `data` to a new temporary file of `dir`, flushed; returns its name.
+fn write_temp(dir: &Dir, data: &[u8]) -> std::io::Result<String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     // A leading dot: never a valid file name, so never listed nor served.
     let temp = format!(
@@ -273,16 +429,18 @@ fn write_atomically(dir: &Dir, name: &str, data: &[u8]) -> Result<(), FilesError
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     );
-    let result = (|| {
+    let written = (|| {
         let mut file = dir.create(&temp)?;
         file.write_all(data)?;
-        file.sync_all()?;
-        dir.rename(&temp, dir, name)
+        file.sync_all()
     })();
-    if result.is_err() {
-        let _ = dir.remove_file(&temp);
+    match written {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = dir.remove_file(&temp);
+            Err(e)
+        }
     }
-    result.map_err(io_error(name))
 }
 
 fn is_name_char(c: char) -> bool {
@@ -406,6 +564,58 @@ mod tests {
         ] {
             assert!(matches!(check_name(bad), Err(FilesError::Invalid(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn staged_changes_reach_the_files_only_when_committed() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = Arc::new(Dir::open_ambient_dir(tmp.path(), ambient_authority()).expect("root"));
+        root.create_dir_all("p").expect("mkdir");
+        let dir = root.open_dir("p").expect("dir");
+        dir.write("kept.txt", "old").expect("write");
+        dir.write("gone.txt", "old").expect("write");
+        let temps = |dir: &Dir| {
+            dir.entries()
+                .expect("list")
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                .count()
+        };
+
+        let staging = Staging::new(root.clone());
+        let first = write_temp(&dir, b"first").expect("temp");
+        staging.record(&dir, "p", "kept.txt", Some(first.clone()));
+        let second = write_temp(&dir, b"second").expect("temp");
+        staging.record(&dir, "p", "kept.txt", Some(second.clone()));
+        assert!(!dir.exists(&first), "a replaced staged write is removed");
+        assert_eq!(staging.temp_of("p", "kept.txt"), Some(second));
+        staging.record(&dir, "p", "gone.txt", None);
+        assert_eq!(staging.temp_of("p", "gone.txt"), None);
+        assert_eq!(
+            dir.read_to_string("kept.txt").expect("read"),
+            "old",
+            "nothing reached the files yet"
+        );
+        assert!(dir.exists("gone.txt"));
+        staging.finish(true).expect("commit");
+        assert_eq!(dir.read_to_string("kept.txt").expect("read"), "second");
+        assert!(!dir.exists("gone.txt"));
+        assert_eq!(temps(&dir), 0);
+
+        // Dropped unfinished (a failed migration): the staged files go, the files stay.
+        let staging = Staging::new(root.clone());
+        let third = write_temp(&dir, b"third").expect("temp");
+        staging.record(&dir, "p", "kept.txt", Some(third));
+        staging.record(
+            &dir,
+            "p",
+            "new.txt",
+            Some(write_temp(&dir, b"new").expect("temp")),
+        );
+        drop(staging);
+        assert_eq!(dir.read_to_string("kept.txt").expect("read"), "second");
+        assert!(!dir.exists("new.txt"));
+        assert_eq!(temps(&dir), 0);
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //!
 //! Every change is validated completely before anything is written: the package is read
 //! (component header, embedded manifest), compiled and linked with the granted
-//! capabilities, and the plugin's `lifecycle.migrate` hook runs; only then is the database
-//! changed, in one transaction. A failure at any step leaves the installed set as it was.
-//! Serving hosts pick the change up through `Registry::sync`.
+//! capabilities, and the plugin's `lifecycle.migrate` hook runs in a [`Migration`]: what it
+//! writes waits in a transaction, and the record of the change joins that transaction, so
+//! the two are committed together or not at all. A failure at any step (the hook answering
+//! an error, trapping or timing out; the record meeting a concurrent change) leaves the
+//! installed set and the plugin's data as they were. Serving hosts pick the change up
+//! through `Registry::sync`.
 
 use semver::Version;
 
@@ -13,7 +16,7 @@ use crate::db::{Database, DbError, PluginRow, VersionRow};
 use crate::manifest::{CapabilitySet, Manifest, format_capabilities, parse_capabilities};
 use crate::package::{self, PackageError};
 use crate::registry::{operator_config, sha256_hex};
-use crate::runtime::{CallError, Imports, LoadedPlugin, Runtime, RuntimeError};
+use crate::runtime::{CallError, Imports, LoadedPlugin, Migration, Runtime, RuntimeError};
 use crate::settings::Settings;
 
 /// What the operator grants with an install, an upgrade or a `grant`.
@@ -248,14 +251,15 @@ impl Lifecycle<'_> {
         }
     }
 
-    /// Compiles and links `wasm` with `grants`, then runs its `migrate(from)` hook.
+    /// Compiles and links `wasm` with `grants`, then runs its `migrate(from)` hook; what the
+    /// hook wrote is returned uncommitted, for [`Lifecycle::record`].
     async fn prepare(
         &self,
         manifest: &Manifest,
         wasm: Vec<u8>,
         grants: &CapabilitySet,
         from: Option<String>,
-    ) -> Result<LoadedPlugin, LifecycleError> {
+    ) -> Result<(LoadedPlugin, Migration), LifecycleError> {
         let sha256 = sha256_hex(&wasm);
         let config = operator_config(self.settings, &manifest.id);
         let loaded = self
@@ -270,17 +274,19 @@ impl Lifecycle<'_> {
                 Imports::Refuse,
             )
             .await?;
-        let failed = |message: String| LifecycleError::MigrateFailed {
+        let migration = self.runtime.begin_migration(&manifest.id)?;
+        let message = match self.runtime.migrate(&loaded, from, &migration).await {
+            Ok(Ok(())) => return Ok((loaded, migration)),
+            Ok(Err(message)) => message,
+            Err(CallError::Trap(message)) => format!("the plugin trapped: {message}"),
+            Err(other) => other.to_string(),
+        };
+        migration.rollback().await;
+        Err(LifecycleError::MigrateFailed {
             id: manifest.id.clone(),
             version: manifest.version.to_string(),
             message,
-        };
-        match self.runtime.migrate(&loaded, from).await {
-            Ok(Ok(())) => Ok(loaded),
-            Ok(Err(message)) => Err(failed(message)),
-            Err(CallError::Trap(message)) => Err(failed(format!("the plugin trapped: {message}"))),
-            Err(other) => Err(failed(other.to_string())),
-        }
+        })
     }
 
     async fn row(&self, id: &str) -> Result<PluginRow, LifecycleError> {
@@ -296,12 +302,45 @@ impl Lifecycle<'_> {
         version: Option<&VersionRow>,
         expected: Option<i64>,
     ) -> Result<(), LifecycleError> {
-        match self.db.save_plugin(row, version, expected).await {
-            Err(DbError::Contention(_)) if expected.is_none() => {
-                Err(LifecycleError::AlreadyInstalled(row.id.clone()))
+        save_on(self.db, row, version, expected).await
+    }
+
+    /// Records `row` (and `version`) in the migration's transaction, then commits both: a
+    /// record refused (a concurrent change) or failed discards what `migrate` wrote too.
+    async fn record(
+        &self,
+        migration: Migration,
+        row: &PluginRow,
+        version: Option<&VersionRow>,
+        expected: Option<i64>,
+    ) -> Result<(), LifecycleError> {
+        if let Err(e) = save_on(&migration.database(), row, version, expected).await {
+            migration.rollback().await;
+            return Err(e);
+        }
+        // Whether a COMMIT that reported an error happened anyway: our record is there.
+        let db = self.db.clone();
+        let (id, version, at) = (row.id.clone(), row.version.clone(), row.updated_at);
+        let committed = async move {
+            matches!(db.plugin_row(&id).await, Ok(Some(r)) if r.version == version && r.updated_at == at)
+        };
+        migration.commit(committed).await?;
+        Ok(())
+    }
+
+    /// After a change: drops the plugin's store indexes whose last declaration
+    /// (`ensure-index`, in `migrate` or while serving) came from none of the versions `keep`
+    /// (the one replaced and the one served; none after a purge). Best effort: the change
+    /// is recorded already, and a failed drop is retried at the next change.
+    async fn drop_undeclared_indexes(&self, id: &str, keep: &[&str]) {
+        match self.db.store_drop_undeclared_indexes(id, keep).await {
+            Ok(dropped) if dropped.is_empty() => {}
+            Ok(dropped) => {
+                tracing::info!(plugin = %id, ?keep, indexes = ?dropped, "dropped store indexes no longer declared")
             }
-            Err(DbError::Contention(_)) => Err(LifecycleError::Conflict(row.id.clone())),
-            other => Ok(other?),
+            Err(e) => {
+                tracing::warn!(plugin = %id, error = %e, "cannot drop store indexes no longer declared")
+            }
         }
     }
 
@@ -323,7 +362,7 @@ impl Lifecycle<'_> {
             return Err(LifecycleError::GrantRequired { id, requested });
         }
         let grants = requested_grants(&id, grant, &requested)?;
-        let loaded = self.prepare(manifest, wasm.clone(), &grants, None).await?;
+        let (loaded, migration) = self.prepare(manifest, wasm.clone(), &grants, None).await?;
         let now = crate::db::now_ms();
         let row = PluginRow {
             id: id.clone(),
@@ -334,7 +373,7 @@ impl Lifecycle<'_> {
             pending_version: None,
             updated_at: now,
         };
-        self.save(&row, Some(&version_row(&info, wasm, by, now)), None)
+        self.record(migration, &row, Some(&version_row(&info, wasm, by, now)), None)
             .await?;
         tracing::info!(plugin = %id, version = %row.version, grants = %row.grants, by, "plugin installed");
         self.warn_capped(manifest);
@@ -412,7 +451,7 @@ impl Lifecycle<'_> {
                 loaded: None,
             });
         }
-        let loaded = self
+        let (loaded, migration) = self
             .prepare(manifest, wasm.clone(), &grants, Some(row.version.clone()))
             .await?;
         let upgraded = PluginRow {
@@ -423,7 +462,8 @@ impl Lifecycle<'_> {
             updated_at: now,
             ..row.clone()
         };
-        self.save(
+        self.record(
+            migration,
             &upgraded,
             Some(&version_row(&info, wasm, by, now)),
             Some(row.updated_at),
@@ -431,6 +471,8 @@ impl Lifecycle<'_> {
         .await?;
         tracing::info!(plugin = %id, from = %row.version, version = %new_version, by, "plugin upgraded");
         self.warn_capped(manifest);
+        self.drop_undeclared_indexes(&id, &[row.version.as_str(), new_version.as_str()])
+            .await;
         Ok(Outcome {
             id,
             version: new_version,
@@ -452,13 +494,13 @@ impl Lifecycle<'_> {
         let now = (crate::db::now_ms()).max(row.updated_at + 1);
         let missing: CapabilitySet = requested.difference(&grants).copied().collect();
         let promote = row.pending_version.is_some() && missing.is_empty();
-        let loaded = if promote {
-            Some(
-                self.prepare(&manifest, stored.wasm, &grants, Some(row.version.clone()))
-                    .await?,
-            )
+        let (loaded, migration) = if promote {
+            let (loaded, migration) = self
+                .prepare(&manifest, stored.wasm, &grants, Some(row.version.clone()))
+                .await?;
+            (Some(loaded), Some(migration))
         } else {
-            None
+            (None, None)
         };
         let updated = PluginRow {
             version: if promote {
@@ -480,7 +522,15 @@ impl Lifecycle<'_> {
             updated_at: now,
             ..row.clone()
         };
-        self.save(&updated, None, Some(row.updated_at)).await?;
+        match migration {
+            Some(migration) => {
+                self.record(migration, &updated, None, Some(row.updated_at))
+                    .await?;
+                self.drop_undeclared_indexes(id, &[row.version.as_str(), updated.version.as_str()])
+                    .await;
+            }
+            None => self.save(&updated, None, Some(row.updated_at)).await?,
+        }
         tracing::info!(plugin = %id, grants = %updated.grants, by, promoted = promote, "capabilities granted");
         Ok(Outcome {
             id: id.to_owned(),
@@ -505,7 +555,7 @@ impl Lifecycle<'_> {
         let stored = self.stored(id, &previous).await?;
         let manifest = self.manifest_of(&stored)?;
         let grants = parse_grants(id, &row.grants)?;
-        let loaded = self
+        let (loaded, migration) = self
             .prepare(&manifest, stored.wasm, &grants, Some(row.version.clone()))
             .await?;
         let now = (crate::db::now_ms()).max(row.updated_at + 1);
@@ -516,8 +566,11 @@ impl Lifecycle<'_> {
             updated_at: now,
             ..row.clone()
         };
-        self.save(&rolled, None, Some(row.updated_at)).await?;
+        self.record(migration, &rolled, None, Some(row.updated_at))
+            .await?;
         tracing::info!(plugin = %id, from = %row.version, version = %previous, by, "plugin rolled back");
+        self.drop_undeclared_indexes(id, &[row.version.as_str(), previous.as_str()])
+            .await;
         Ok(Outcome {
             id: id.to_owned(),
             version: previous,
@@ -545,6 +598,10 @@ impl Lifecycle<'_> {
         if !self.db.delete_plugin(id, purge).await? {
             return Err(LifecycleError::NotInstalled(id.to_owned()));
         }
+        if purge {
+            // Its documents are gone: so are the indexes over them.
+            self.drop_undeclared_indexes(id, &[]).await;
+        }
         tracing::info!(plugin = %id, purge, by, "plugin removed");
         Ok(())
     }
@@ -566,6 +623,22 @@ impl Lifecycle<'_> {
             version: stored.version.clone(),
             message: e.to_string(),
         })
+    }
+}
+
+/// Writes the record of a change on `db` (the pool, or a migration's transaction).
+async fn save_on(
+    db: &Database,
+    row: &PluginRow,
+    version: Option<&VersionRow>,
+    expected: Option<i64>,
+) -> Result<(), LifecycleError> {
+    match db.save_plugin(row, version, expected).await {
+        Err(DbError::Contention(_)) if expected.is_none() => {
+            Err(LifecycleError::AlreadyInstalled(row.id.clone()))
+        }
+        Err(DbError::Contention(_)) => Err(LifecycleError::Conflict(row.id.clone())),
+        other => Ok(other?),
     }
 }
 

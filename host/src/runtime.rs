@@ -32,7 +32,7 @@ mod scheduler;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
-pub use calls::{Event, Job};
+pub use calls::{Event, Job, Migration};
 pub use host_log::{LogMeter, one_log_line};
 pub use scheduler::Lane;
 use state::HostState;
@@ -556,6 +556,24 @@ impl Runtime {
         + Send
         + 'static,
     ) -> Result<T, CallError> {
+        self.invoke_with(plugin, self.db.clone(), self.files.clone(), call)
+            .await
+    }
+
+    /// [`Runtime::invoke`] with the services the call's host imports use (`migrate`: a
+    /// database scope and staged files, see `calls.rs`).
+    async fn invoke_with<T: Send + 'static>(
+        &self,
+        plugin: &LoadedPlugin,
+        db: Database,
+        files: Option<crate::files::FileStore>,
+        call: impl for<'a> FnOnce(
+            &'a mut Store<HostState>,
+            &'a bindings::Plugin,
+        ) -> scheduler::CallFuture<'a, wasmtime::Result<T>>
+        + Send
+        + 'static,
+    ) -> Result<T, CallError> {
         let limits = plugin.context.limits;
         let Some(permit) = plugin.admission.enter(limits.timeout).await else {
             return Err(CallError::Overloaded(format!(
@@ -563,8 +581,8 @@ impl Runtime {
                 plugin.admission.max, plugin.admission.max_waiting, limits.timeout
             )));
         };
-        let mut state = HostState::new(plugin.context.clone(), self.db.clone(), STDERR_CAPTURE);
-        state.files = self.files.clone();
+        let mut state = HostState::new(plugin.context.clone(), db, STDERR_CAPTURE);
+        state.files = files;
         let stderr = state.stderr.clone();
         let memory_hit = state.limiter.exceeded.clone();
         let mut store = Store::new(&self.engine, state);

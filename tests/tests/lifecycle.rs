@@ -720,3 +720,383 @@ async fn install_on_a_terminal_asks_the_operator() {
         "{listed}"
     );
 }
+
+// Issue 10: `migrate` is all or nothing, and indexes a plugin stops declaring are dropped.
+
+/// The `migrating` test plugin at `version` (its `label` set to it), with `edits` replacing
+/// whole manifest lines by their key (`("migrate", "\"fail\"")`, `("timeout-ms", "4000")`).
+fn migrating(version: &str, edits: &[(&str, &str)]) -> Vec<u8> {
+    let dir = Path::new(PLUGINS_DIR);
+    let mut text = std::fs::read_to_string(dir.join("migrating.toml"))
+        .expect("manifest")
+        .replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
+        .replace("label = \"0.1.0\"", &format!("label = \"{version}\""));
+    for (key, value) in edits {
+        let prefix = format!("{key} = ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no `{key}` in the manifest"))
+            .to_owned();
+        text = text.replace(&line, &format!("{prefix}{value}"));
+    }
+    let wasm = std::fs::read(dir.join("migrating.wasm")).expect("wasm");
+    lutetia::package::pack(&wasm, &text).expect("pack")
+}
+
+/// One integer (a `COUNT(*)`) from the test database, read directly.
+async fn count(db: &TestDb, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+    }
+}
+
+/// One optional text from the test database, read directly.
+async fn text(db: &TestDb, sql: &str) -> Option<String> {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut conn)
+                .await
+                .expect("query")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql)
+                .fetch_optional(&mut conn)
+                .await
+                .expect("query")
+        }
+    }
+}
+
+/// The physical store indexes in the database (`sqlite_master` / `pg_indexes`) named
+/// `name`, or all of them with `%`.
+async fn physical_indexes(db: &TestDb, name: &str) -> i64 {
+    let sql = match db.backend {
+        Backend::Sqlite => format!(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'store_idx_{name}'"
+        ),
+        Backend::Postgres => {
+            format!("SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE 'store_idx_{name}'")
+        }
+    };
+    count(db, &sql).await
+}
+
+/// What the `migrating` plugin has in the database, table by table.
+async fn footprint(db: &TestDb) -> Vec<(&'static str, i64)> {
+    let mut found = Vec::new();
+    for (what, sql) in [
+        ("kv", "SELECT COUNT(*) FROM kv WHERE plugin_id = 'migrating'"),
+        (
+            "documents",
+            "SELECT COUNT(*) FROM documents WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "usage",
+            "SELECT COALESCE(MAX(documents), 0) FROM store_usage WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "declared indexes",
+            "SELECT COUNT(*) FROM store_indexes WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "files",
+            "SELECT COUNT(*) FROM files WHERE plugin_id = 'migrating'",
+        ),
+        (
+            "events",
+            "SELECT COUNT(*) FROM events WHERE publisher = 'migrating'",
+        ),
+        (
+            "mail",
+            "SELECT COUNT(*) FROM outbox WHERE plugin_id = 'migrating'",
+        ),
+        ("plugins", "SELECT COUNT(*) FROM plugins WHERE id = 'migrating'"),
+        (
+            "versions",
+            "SELECT COUNT(*) FROM plugin_versions WHERE plugin_id = 'migrating'",
+        ),
+    ] {
+        found.push((what, count(db, sql).await));
+    }
+    found.push(("physical indexes", physical_indexes(db, "%").await));
+    found
+}
+
+/// Every entry of the plugin's files folder, temporary files included.
+fn files_on_disk(db: &TestDb) -> Vec<String> {
+    let dir = db.dir().join("data").join("files").join("migrating");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// `GET /p/migrating/state`: what the served version reads.
+async fn migrating_state(host: &Host) -> Value {
+    let (status, body) = host.get("/p/migrating/state").await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("JSON state")
+}
+
+/// The failures a migrate can have, and what the operator is told of each.
+const FAILURES: [(&str, &str); 3] = [
+    ("\"fail\"", "refuses to migrate"),
+    ("\"trap\"", "trapped"),
+    ("\"spin\"", "deadline"),
+];
+
+on_both_backends! {
+    async fn a_failed_migrate_keeps_nothing_it_wrote(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let nothing = footprint(&db).await;
+        assert!(nothing.iter().all(|(_, n)| *n == 0), "{nothing:?}");
+
+        // Install: each failure after writing through every service leaves nothing.
+        for (mode, message) in FAILURES {
+            let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(migrating("0.1.0", &[("migrate", mode)]))).await;
+            assert_eq!((status, body["error"].as_str()), (422, Some("migrate_failed")), "{mode}: {body}");
+            let said = body["message"].as_str().unwrap_or_default();
+            assert!(said.contains("nothing was changed") && said.contains(message), "{mode}: {said}");
+            assert_eq!(footprint(&db).await, nothing, "{mode} at install");
+            assert_eq!(files_on_disk(&db), Vec::<String>::new(), "{mode} at install");
+            assert_eq!(host.get("/p/migrating/state").await.0, 404, "{mode}");
+        }
+
+        // A migrate that succeeds keeps all of it.
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(migrating("0.1.0", &[]))).await;
+        assert_eq!(status, 201, "{body}");
+        let installed = migrating_state(&host).await;
+        assert_eq!(installed["kv"], serde_json::json!({ "migrated-by": "0.1.0", "from": "none" }), "{installed}");
+        assert_eq!(installed["tag_x"], serde_json::json!(["0.1.0", "a"]), "{installed}");
+        assert_eq!(installed["n_above_1"], serde_json::json!(["b", "0.1.0"]), "{installed}");
+        assert_eq!(installed["file"], "0.1.0", "{installed}");
+        let kept = footprint(&db).await;
+        assert_eq!(kept, vec![
+            ("kv", 2), ("documents", 3), ("usage", 3), ("declared indexes", 3), ("files", 1),
+            ("events", 1), ("mail", 1), ("plugins", 1), ("versions", 1), ("physical indexes", 3),
+        ]);
+        assert_eq!(files_on_disk(&db), ["migrated.txt"]);
+
+        // Upgrade: a migration that overwrites everything (and declares one more index)
+        // then fails leaves the served version reading exactly what it read before.
+        for (mode, message) in FAILURES {
+            let upgrade = migrating("0.2.0", &[("migrate", mode), ("indexes", "\"n,tag,label\"")]);
+            let (status, body) = api(&host, Method::POST, "/api/admin/plugins/migrating/upgrade", Some(upgrade)).await;
+            assert_eq!((status, body["error"].as_str()), (422, Some("migrate_failed")), "{mode}: {body}");
+            assert!(body["message"].as_str().unwrap_or_default().contains(message), "{mode}: {body}");
+            assert_eq!(migrating_state(&host).await, installed, "{mode}: what the served version reads");
+            assert_eq!(footprint(&db).await, kept, "{mode} at upgrade");
+            assert_eq!(files_on_disk(&db), ["migrated.txt"], "{mode}: no staged file left");
+        }
+
+        let upgrade = migrating("0.2.0", &[("indexes", "\"n,tag,label\"")]);
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/migrating/upgrade", Some(upgrade)).await;
+        assert_eq!(status, 200, "{body}");
+        let upgraded = migrating_state(&host).await;
+        assert_eq!(upgraded["version"], "0.2.0");
+        assert_eq!(upgraded["kv"], serde_json::json!({ "migrated-by": "0.2.0", "from": "0.1.0" }), "{upgraded}");
+        assert_eq!(upgraded["tag_x"], serde_json::json!(["0.1.0", "0.2.0", "a"]), "{upgraded}");
+        assert_eq!(upgraded["items"][2]["data"]["label"], "0.2.0", "{upgraded}");
+        assert_eq!(upgraded["file"], "0.2.0", "{upgraded}");
+        assert_eq!(footprint(&db).await, vec![
+            ("kv", 2), ("documents", 4), ("usage", 4), ("declared indexes", 4), ("files", 1),
+            ("events", 2), ("mail", 2), ("plugins", 1), ("versions", 2), ("physical indexes", 4),
+        ]);
+        assert_eq!(files_on_disk(&db), ["migrated.txt"]);
+    }
+
+    async fn indexes_a_plugin_stops_declaring_are_dropped(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let host = start(&db).await;
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(migrating("0.1.0", &[]))).await;
+        assert_eq!(status, 201, "{body}");
+        let tag = text(&db, "SELECT name FROM store_indexes WHERE plugin_id = 'migrating' AND fields = '[\"tag\"]'")
+            .await
+            .expect("the index on tag is declared");
+        let tag_suffix = tag.trim_start_matches("store_idx_").to_owned();
+        assert_eq!(physical_indexes(&db, &tag_suffix).await, 1);
+
+        // 0.2.0 no longer declares it: kept while the version it replaces still did.
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/migrating/upgrade", Some(migrating("0.2.0", &[("indexes", "\"n\"")]))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(physical_indexes(&db, &tag_suffix).await, 1, "kept one version");
+        assert_eq!(
+            text(&db, &format!("SELECT declared_by FROM store_indexes WHERE name = '{tag}'")).await.as_deref(),
+            Some("0.1.0")
+        );
+        assert_eq!(
+            text(&db, "SELECT declared_by FROM store_indexes WHERE fields = '[\"n\"]'").await.as_deref(),
+            Some("0.2.0")
+        );
+
+        // Neither 0.2.0 nor 0.3.0 declares it: dropped, and the queries on it still work.
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins/migrating/upgrade", Some(migrating("0.3.0", &[("indexes", "\"n\"")]))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(physical_indexes(&db, &tag_suffix).await, 0, "the index on tag is dropped");
+        assert_eq!(count(&db, &format!("SELECT COUNT(*) FROM store_indexes WHERE name = '{tag}'")).await, 0);
+        assert_eq!(physical_indexes(&db, "%").await, 2, "the indexes on n and code stay");
+        let state = migrating_state(&host).await;
+        assert_eq!(state["tag_x"], serde_json::json!(["0.1.0", "0.2.0", "0.3.0", "a"]), "{state}");
+        assert_eq!(state["n_above_1"], serde_json::json!(["b", "0.1.0", "0.2.0", "0.3.0"]), "{state}");
+
+        // Removing the plugin with its data removes its indexes.
+        let (status, body) = api(&host, Method::DELETE, "/api/admin/plugins/migrating?purge-data=true", None).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(physical_indexes(&db, "%").await, 0);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM store_indexes").await, 0);
+    }
+
+    async fn the_site_keeps_serving_while_a_migrate_runs(backend: Backend) {
+        let db = TestDb::new(backend).await;
+        let plugins = lutetia_tests::plugins_subset(db.dir(), &["hello"], None);
+        let host = Host::start_with_plugins(BIN, &db, &plugins, &[]).await;
+        let (status, body) = api(&host, Method::POST, "/api/admin/plugins?grant=all", Some(migrating("0.1.0", &[]))).await;
+        assert_eq!(status, 201, "{body}");
+        let before = migrating_state(&host).await;
+
+        // A long migration doing database work (reading kv in a loop) until its deadline. (A
+        // guest spinning on the CPU holds a thread of the host's: fair CPU is another part.)
+        let slow = migrating("0.2.0", &[("migrate", "\"busy\""), ("timeout-ms", "4000")]);
+        let request = host
+            .client
+            .post(host.url("/api/admin/plugins/migrating/upgrade"))
+            .bearer_auth(host.admin_token.clone().expect("token"))
+            .body(slow);
+        let upgrade = tokio::spawn(async move {
+            let response = request.send().await.expect("upgrade");
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.expect("JSON"))
+        });
+        // The migration has written through every service and now runs until its deadline.
+        let mut under_way = false;
+        for _ in 0..600 {
+            if host.log().contains("migrate to 0.2.0 wrote everything; now: busy") {
+                under_way = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(under_way, "the migration never started; log:\n{}", host.log());
+
+        // Reads of the served version see what it saw, and the host's routes answer,
+        // before the migration ends.
+        assert_eq!(migrating_state(&host).await, before);
+        assert!(!upgrade.is_finished(), "the old version answered only after the migration; log:\n{}", host.log());
+        assert_eq!(host.get("/healthz").await.0, 200);
+        assert!(!upgrade.is_finished(), "/healthz answered only after the migration");
+        if backend == Backend::Postgres {
+            // Another plugin's writes go on; the migrating plugin's own store writes are
+            // refused at once rather than queued on the rows the migration holds.
+            assert_eq!(host.get("/p/hello/").await.0, 200);
+            assert!(!upgrade.is_finished(), "another plugin's write waited for the migration");
+            let response = host.client.post(host.url("/p/migrating/touch")).send().await.expect("touch");
+            let status = response.status().as_u16();
+            let said = response.text().await.expect("body");
+            assert_eq!(status, 503, "{said}");
+            assert!(said.contains("migrating"), "{said}");
+            assert!(!upgrade.is_finished(), "the old version's write waited for the migration");
+        }
+        let (status, body) = upgrade.await.expect("upgrade task");
+        assert_eq!((status, body["error"].as_str()), (422, Some("migrate_failed")), "{body}");
+        assert_eq!(migrating_state(&host).await, before);
+        // SQLite's other writes waited for the migration's write lock; they go on after it.
+        assert_eq!(host.get("/p/hello/").await.0, 200);
+        let response = host.client.post(host.url("/p/migrating/touch")).send().await.expect("touch");
+        assert_eq!(response.status().as_u16(), 200);
+    }
+}
+
+/// PostgreSQL (where a concurrent change is not held back by a write lock): a migrate that
+/// succeeds but whose record of the new version meets a concurrent change keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migrate_whose_record_is_refused_keeps_nothing() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let host = start(&db).await;
+    let (status, body) = api(
+        &host,
+        Method::POST,
+        "/api/admin/plugins?grant=all",
+        Some(migrating("0.1.0", &[])),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let before = footprint(&db).await;
+
+    let request = host
+        .client
+        .post(host.url("/api/admin/plugins/migrating/upgrade"))
+        .bearer_auth(host.admin_token.clone().expect("token"))
+        .body(migrating("0.2.0", &[("migrate", "\"slow\"")]));
+    let upgrade = tokio::spawn(async move {
+        let response = request.send().await.expect("upgrade");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON"))
+    });
+    let mut under_way = false;
+    for _ in 0..600 {
+        if host
+            .log()
+            .contains("migrate to 0.2.0 wrote everything; now: slow")
+        {
+            under_way = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(under_way, "the migration never started; log:\n{}", host.log());
+    // Another operator disables the plugin while its upgrade migrates.
+    let (status, body) = api(&host, Method::POST, "/api/admin/plugins/migrating/disable", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        !upgrade.is_finished(),
+        "the change was made while the migration ran"
+    );
+
+    let (status, body) = upgrade.await.expect("upgrade task");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    // The migration succeeded, but its record was refused: none of what it wrote is kept.
+    assert_eq!(footprint(&db).await, before);
+    let file = db
+        .dir()
+        .join("data")
+        .join("files")
+        .join("migrating")
+        .join("migrated.txt");
+    assert_eq!(std::fs::read_to_string(file).expect("file"), "0.1.0");
+    assert_eq!(files_on_disk(&db), ["migrated.txt"]);
+    assert_eq!(
+        text(
+            &db,
+            "SELECT convert_from(value, 'UTF8') FROM kv WHERE plugin_id = 'migrating' AND key = 'migrated-by'"
+        )
+        .await
+        .as_deref(),
+        Some("0.1.0")
+    );
+}

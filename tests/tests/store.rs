@@ -405,6 +405,72 @@ on_both_backends! {
         assert!(body.contains("Anonyme"));
     }
 
+    async fn thirty_two_first_writes_to_a_fresh_store_all_succeed(backend: Backend) {
+        // Each guestbook write declares its index first: 32 sessions racing to create the
+        // same index once answered 409 on PostgreSQL (a unique violation on pg_class).
+        let db = TestDb::new(backend).await;
+        let host = Host::start_with_plugins(BIN, &db, &plugins_subset(db.dir(), &["hello"], None), &[]).await;
+        let writes: Vec<_> = (0..32)
+            .map(|n| {
+                let request = host
+                    .client
+                    .post(host.url("/p/hello/guestbook"))
+                    .form(&[("name", format!("n{n}")), ("message", format!("message {n}"))]);
+                tokio::spawn(async move {
+                    let response = request.send().await.expect("post");
+                    let status = response.status().as_u16();
+                    (status, response.text().await.unwrap_or_default())
+                })
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for write in writes {
+            let (status, body) = write.await.expect("write task");
+            if !(300..400).contains(&status) {
+                failed.push(format!("{status}: {}", body.chars().take(200).collect::<String>()));
+            }
+        }
+        assert!(failed.is_empty(), "{} of 32 first writes failed: {failed:?}", failed.len());
+        let (status, page) = host.get("/p/hello/guestbook").await;
+        assert_eq!(status, 200);
+        assert!(page.contains("32 messages"), "{page}");
+    }
+
+    async fn index_builds_recover_from_failures_and_leftovers(backend: Backend) {
+        use lutetia::db::store::{Quota, StoreError};
+        let db = TestDb::new(backend).await;
+        let store = db.open().await;
+        let quota = Quota { max_bytes: 1 << 20, max_documents: 100 };
+        let unique = ["k".to_owned()];
+        for id in ["1", "2"] {
+            store.store_put("p", quota, "c", id, r#"{"k": 1}"#, None).await.expect("put");
+        }
+        // A unique index over duplicates: a conflict that leaves no index behind (a failed
+        // concurrent build leaves an invalid one on PostgreSQL, dropped at once).
+        let refused = store.store_ensure_index("p", "c", &unique, true, "1.0.0").await;
+        assert!(matches!(refused, Err(StoreError::Conflict)), "{refused:?}");
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM store_indexes").await, 0);
+        assert_eq!(physical(&db).await, 0);
+        store.store_delete("p", quota, "c", "2", None).await.expect("delete");
+        store.store_ensure_index("p", "c", &unique, true, "1.0.0").await.expect("index");
+        assert_eq!(physical(&db).await, 1);
+        // A record whose index is gone (a crash between a migration's commit and its build)
+        // is built again by the next declaration.
+        let name = text_scalar(&db, "SELECT name FROM store_indexes").await;
+        exec_owned(&db, &format!("DROP INDEX \"{name}\"")).await;
+        assert_eq!(physical(&db).await, 0);
+        store.store_ensure_index("p", "c", &unique, true, "1.0.0").await.expect("index");
+        assert_eq!(physical(&db).await, 1);
+        let duplicate = store.store_put("p", quota, "c", "3", r#"{"k": 1}"#, None).await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict)), "{duplicate:?}");
+        // Dropping what no version declares any more, on both backends.
+        let dropped = store.store_drop_undeclared_indexes("p", &["2.0.0"]).await.expect("drop");
+        assert_eq!(dropped, [name]);
+        assert_eq!(physical(&db).await, 0);
+        assert_eq!(scalar(&db, "SELECT COUNT(*) FROM store_indexes").await, 0);
+        store.store_put("p", quota, "c", "3", r#"{"k": 1}"#, None).await.expect("no index any more");
+    }
+
     async fn filtered_query_over_100k_documents_uses_the_index(backend: Backend) {
         let db = TestDb::new(backend).await;
         let store = db.open().await;
@@ -421,9 +487,9 @@ on_both_backends! {
         };
         let url = db.url.clone();
         exec(&url, backend, bulk).await;
-        store.store_ensure_index("p", "reports", &["status".to_owned()], false).await.expect("index");
-        store.store_ensure_index("p", "reports", &["status".to_owned(), "n".to_owned()], false).await.expect("index");
-        store.store_ensure_index("p", "reports", &["email".to_owned()], true).await.expect("index");
+        store.store_ensure_index("p", "reports", &["status".to_owned()], false, "1.0.0").await.expect("index");
+        store.store_ensure_index("p", "reports", &["status".to_owned(), "n".to_owned()], false, "1.0.0").await.expect("index");
+        store.store_ensure_index("p", "reports", &["email".to_owned()], true, "1.0.0").await.expect("index");
         exec(&url, backend, "ANALYZE").await;
         // A new pool: its connections load the fresh statistics.
         store.close().await;
@@ -466,4 +532,60 @@ async fn exec(url: &str, backend: Backend, sql: &'static str) {
             sqlx::query(sql).execute(&mut conn).await.expect("exec");
         }
     }
+}
+
+async fn scalar(db: &TestDb, sql: &str) -> i64 {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+    }
+}
+
+async fn text_scalar(db: &TestDb, sql: &str) -> String {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.expect("query")
+        }
+    }
+}
+
+async fn exec_owned(db: &TestDb, sql: &str) {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("exec");
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect("exec");
+        }
+    }
+}
+
+/// The store's physical indexes (`sqlite_master` / `pg_indexes`), valid or not.
+async fn physical(db: &TestDb) -> i64 {
+    let sql = match db.backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name LIKE 'store_idx_%'"
+        }
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE indexname LIKE 'store_idx_%'",
+    };
+    scalar(db, sql).await
 }

@@ -276,7 +276,9 @@ impl Database {
         static SQLITE_INCREMENTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
         let _queued = match self {
             Database::Sqlite(_) => Some(SQLITE_INCREMENTS.lock().await),
-            Database::Postgres(_) => None,
+            // A scope holds SQLite's write lock: queueing behind increments that wait for it
+            // would stall both until the busy timeout.
+            Database::Postgres(_) | Database::Scoped(_) => None,
         };
         for _ in 0..INCREMENT_ATTEMPTS {
             let current = self.kv_get(plugin, key).await?;

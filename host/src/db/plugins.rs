@@ -5,7 +5,10 @@
 //! version's bytes, hash and manifest, kept for rollback and for the other nodes. On
 //! PostgreSQL every change is announced on the [`PLUGINS_CHANNEL`] channel.
 
-use super::{Database, DbError, now_ms, on_pool};
+// `Connection::begin` for the scoped arm of `on_pool!` (a savepoint in a call's transaction).
+use sqlx::Connection as _;
+
+use super::{Backend, Database, DbError, now_ms, on_pool};
 
 /// The PostgreSQL `NOTIFY` channel announcing plugin changes (the payload is the id).
 pub const PLUGINS_CHANNEL: &str = "lutetia_plugins";
@@ -259,15 +262,21 @@ impl Database {
     }
 
     /// Tells the other nodes (PostgreSQL `NOTIFY`) that plugin `id` changed. Best effort:
-    /// they also re-check periodically.
+    /// they also re-check periodically. In a scope the notification leaves when (and if)
+    /// the scope commits.
     async fn notify_plugin_change(&self, id: &str) {
-        if let Database::Postgres(pool) = self
-            && let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+        if self.backend() != Backend::Postgres {
+            return;
+        }
+        let sent: Result<(), sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(PLUGINS_CHANNEL)
                 .bind(id)
                 .execute(pool)
                 .await
-        {
+                .map(|_| ())
+        });
+        if let Err(e) = sent {
             tracing::warn!(plugin = %id, error = %e, "cannot notify the other nodes");
         }
     }

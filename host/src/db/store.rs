@@ -10,12 +10,20 @@
 //! - Every write runs in a transaction that first locks the plugin's `store_usage` row
 //!   (`BEGIN IMMEDIATE` on SQLite, `SELECT ... FOR UPDATE` on PostgreSQL): the writes of
 //!   one plugin are serialised, so preconditions (count-below included) and the quota are
-//!   exact on both backends, and the usage row is updated in the same transaction.
+//!   exact on both backends, and the usage row is updated in the same transaction. In a
+//!   [`Scope`] (a `migrate` call) the write is a savepoint of the scope's transaction.
+//! - Index builds never race (see [`Database::store_ensure_index`]): one at a time per
+//!   plugin, `CREATE INDEX CONCURRENTLY` on PostgreSQL outside the plugin's write lock.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnection;
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Connection, PgPool};
 
-use super::{Backend, Database, DbError, now_ms};
+use super::{
+    Backend, Database, DbError, LOCK_INDEXES, LOCK_MIGRATING, Scope, ScopedConnection, lock_key, now_ms,
+};
 
 /// Largest document body, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -50,6 +58,10 @@ pub enum StoreError {
     /// The arguments are invalid; the message says why.
     #[error("invalid: {0}")]
     Invalid(String),
+    /// A write while an upgrade of the plugin runs its `migrate` (PostgreSQL): refused at
+    /// once rather than queued on the rows the migration holds.
+    #[error("the plugin's data is being migrated")]
+    Migrating,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -695,6 +707,17 @@ macro_rules! write_transaction {
         let sql: Sql = $sql;
         let plugin: &str = $plugin;
         let quota: Quota = $quota;
+        if sql.backend == Backend::Postgres {
+            // Shared with the plugin's other writes, held exclusively by its migration.
+            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock_shared($1, $2)")
+                .bind(LOCK_MIGRATING)
+                .bind(lock_key(plugin))
+                .fetch_one(&mut *$tx)
+                .await?;
+            if !free {
+                return Err(StoreError::Migrating);
+            }
+        }
         sqlx::query(
             "INSERT INTO store_usage (plugin_id, bytes, documents) VALUES ($1, 0, 0) \
              ON CONFLICT (plugin_id) DO NOTHING",
@@ -830,6 +853,415 @@ macro_rules! write_transaction {
         $tx.commit().await?;
         Ok(written)
     }};
+}
+
+/// A declared index, from validated names only: its name and SQL.
+#[derive(Debug, Clone)]
+pub(crate) struct IndexDef {
+    plugin: String,
+    collection: String,
+    name: String,
+    /// The field expressions: the key of a unique index.
+    keys: Vec<String>,
+    unique: bool,
+    /// The fields, as the JSON array recorded in `store_indexes`.
+    fields_json: String,
+}
+
+/// An index declared in a [`Scope`] on PostgreSQL, built once the scope has committed.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingIndex {
+    def: IndexDef,
+    declared_by: String,
+}
+
+impl IndexDef {
+    fn new(
+        sql: Sql,
+        plugin: &str,
+        collection: &str,
+        fields: &[String],
+        unique: bool,
+    ) -> Result<IndexDef, StoreError> {
+        check_plugin(plugin)?;
+        check_collection(collection)?;
+        if fields.is_empty() || fields.len() > MAX_INDEX_FIELDS {
+            return Err(invalid(format!(
+                "an index has 1 to {MAX_INDEX_FIELDS} fields, got {}",
+                fields.len()
+            )));
+        }
+        let mut keys = Vec::new();
+        for f in fields {
+            keys.push(sql.field(&check_field(f)?));
+        }
+        Ok(IndexDef {
+            plugin: plugin.to_owned(),
+            collection: collection.to_owned(),
+            name: index_name(plugin, collection, fields, unique),
+            keys,
+            unique,
+            fields_json: serde_json::to_string(fields).unwrap_or_default(),
+        })
+    }
+
+    /// `plugin_id = 'p' AND collection = 'c'`: the partial predicate, as the queries write it.
+    fn predicate(&self) -> String {
+        format!(
+            "plugin_id = '{}' AND collection = '{}'",
+            self.plugin.replace('\'', "''"),
+            self.collection.replace('\'', "''")
+        )
+    }
+
+    fn create(&self, concurrently: bool) -> String {
+        let mut columns = self.keys.clone();
+        // A non-unique index ends with the id: equality filters then come out in id order
+        // (the default order, and the tie-breaker), so the planner need not choose between
+        // filtering with this index and ordering with the primary key.
+        if !self.unique {
+            columns.push("id".to_owned());
+        }
+        format!(
+            "CREATE {}INDEX {}IF NOT EXISTS \"{}\" ON documents ({}) WHERE {}",
+            if self.unique { "UNIQUE " } else { "" },
+            if concurrently { "CONCURRENTLY " } else { "" },
+            self.name,
+            columns.join(", "),
+            self.predicate(),
+        )
+    }
+
+    /// A query returning a row when two documents share a key, as a unique index sees it
+    /// (a key with a SQL NULL part never conflicts).
+    fn duplicates(&self) -> String {
+        let present: Vec<String> = self.keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+        format!(
+            "SELECT 1 FROM documents WHERE {} AND {} GROUP BY {} HAVING COUNT(*) > 1 LIMIT 1",
+            self.predicate(),
+            present.join(" AND "),
+            self.keys.join(", ")
+        )
+    }
+}
+
+/// The `(name, declared_by)` rows of indexes last declared by none of the versions `keep`
+/// (an index recorded before versions were, `None`, is declared by none).
+fn undeclared(rows: Vec<(String, Option<String>)>, keep: &[&str]) -> Vec<(String, Option<String>)> {
+    rows.into_iter()
+        .filter(|(name, by)| is_index_name(name) && !by.as_deref().is_some_and(|v| keep.contains(&v)))
+        .collect()
+}
+
+/// Whether `name` is one [`index_name`] makes (names read back from the database are
+/// checked before they are written into SQL text).
+fn is_index_name(name: &str) -> bool {
+    name.strip_prefix("store_idx_").is_some_and(|h| {
+        h.len() == 24
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// What the database says of one declared index.
+#[derive(Debug)]
+struct IndexState {
+    /// Recorded in `store_indexes`.
+    declared: bool,
+    /// The version that declared it last.
+    declared_by: Option<String>,
+    /// The physical index: absent, or valid (`false`: an interrupted concurrent build).
+    built: Option<bool>,
+    /// Indexes the plugin has declared.
+    total: i64,
+}
+
+type StateRow = (bool, Option<String>, Option<bool>, i64);
+
+impl IndexState {
+    fn from_row((declared, declared_by, built, total): StateRow) -> IndexState {
+        IndexState {
+            declared,
+            declared_by,
+            built,
+            total,
+        }
+    }
+
+    async fn sqlite(conn: &mut SqliteConnection, def: &IndexDef) -> Result<IndexState, sqlx::Error> {
+        let row: StateRow = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM store_indexes WHERE plugin_id = $1 AND name = $2), \
+             (SELECT declared_by FROM store_indexes WHERE plugin_id = $1 AND name = $2), \
+             (SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = $2), \
+             (SELECT COUNT(*) FROM store_indexes WHERE plugin_id = $1)",
+        )
+        .bind(&def.plugin)
+        .bind(&def.name)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(IndexState::from_row(row))
+    }
+
+    async fn postgres(conn: &mut PgConnection, def: &IndexDef) -> Result<IndexState, sqlx::Error> {
+        let row: StateRow = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM store_indexes WHERE plugin_id = $1 AND name = $2), \
+             (SELECT declared_by FROM store_indexes WHERE plugin_id = $1 AND name = $2), \
+             (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($2)), \
+             (SELECT COUNT(*) FROM store_indexes WHERE plugin_id = $1)",
+        )
+        .bind(&def.plugin)
+        .bind(&def.name)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(IndexState::from_row(row))
+    }
+
+    /// Refuses a new declaration past the per-plugin cap.
+    fn check_cap(&self) -> Result<(), StoreError> {
+        if !self.declared && self.total >= MAX_INDEXES {
+            return Err(invalid(format!(
+                "a plugin may declare at most {MAX_INDEXES} indexes"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Records the declaration (or who declared it last).
+const RECORD_INDEX: &str = "INSERT INTO store_indexes (plugin_id, collection, name, fields, is_unique, created_at, declared_by) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (plugin_id, name) DO UPDATE SET declared_by = excluded.declared_by";
+
+/// The SQLite build, in the caller's transaction (or savepoint): the index and its record
+/// together.
+async fn sqlite_declare(
+    conn: &mut SqliteConnection,
+    def: &IndexDef,
+    declared_by: &str,
+) -> Result<(), StoreError> {
+    let state = IndexState::sqlite(conn, def).await?;
+    state.check_cap()?;
+    if state.built.is_none() {
+        sqlx::query(sqlx::AssertSqlSafe(def.create(false)))
+            .execute(&mut *conn)
+            .await?;
+    }
+    record_index(conn, def, declared_by).await
+}
+
+macro_rules! record_index_on {
+    ($conn:expr, $def:expr, $declared_by:expr) => {
+        sqlx::query(RECORD_INDEX)
+            .bind(&$def.plugin)
+            .bind(&$def.collection)
+            .bind(&$def.name)
+            .bind(&$def.fields_json)
+            .bind($def.unique)
+            .bind(now_ms())
+            .bind($declared_by)
+            .execute($conn)
+            .await
+            .map(|_| ())
+    };
+}
+
+async fn record_index(
+    conn: &mut SqliteConnection,
+    def: &IndexDef,
+    declared_by: &str,
+) -> Result<(), StoreError> {
+    Ok(record_index_on!(&mut *conn, def, declared_by)?)
+}
+
+/// A declaration in a PostgreSQL scope: recorded in the scope, built after it commits
+/// (returned as pending) unless it is built already. A unique index is checked against the
+/// documents the scope sees, and checked again before the scope commits
+/// ([`Scope::check_indexes`]).
+async fn pg_declare_in_scope(
+    conn: &mut PgConnection,
+    def: &IndexDef,
+    declared_by: &str,
+    scope: &Scope,
+) -> Result<Option<PendingIndex>, StoreError> {
+    let state = IndexState::postgres(conn, def).await?;
+    let pending_here = scope
+        .pending_indexes
+        .lock()
+        .map(|list| list.iter().any(|p| p.def.name == def.name))
+        .unwrap_or(false);
+    state.check_cap()?;
+    if def.unique && !pending_here && state.built != Some(true) {
+        let duplicate: Option<i32> = sqlx::query_scalar(sqlx::AssertSqlSafe(def.duplicates()))
+            .fetch_optional(&mut *conn)
+            .await?;
+        if duplicate.is_some() {
+            return Err(StoreError::Conflict);
+        }
+    }
+    record_index_on!(&mut *conn, def, declared_by)?;
+    Ok(
+        (state.built != Some(true) && !pending_here).then(|| PendingIndex {
+            def: def.clone(),
+            declared_by: declared_by.to_owned(),
+        }),
+    )
+}
+
+/// A PostgreSQL connection holding a plugin's [`LOCK_INDEXES`] session lock. Only one per
+/// process exists at a time, so concurrent first declarations wait here without a pooled
+/// connection each. The connection is closed rather than returned to the pool: if this is
+/// dropped before [`IndexLock::release`] (a call cancelled at its deadline), closing it is
+/// what releases the lock.
+struct IndexLock {
+    conn: sqlx::pool::PoolConnection<sqlx::Postgres>,
+    plugin: String,
+    _one: tokio::sync::MutexGuard<'static, ()>,
+}
+
+static INDEX_BUILDS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+impl IndexLock {
+    async fn acquire(pool: &PgPool, plugin: &str) -> Result<IndexLock, sqlx::Error> {
+        let one = INDEX_BUILDS.lock().await;
+        let mut conn = pool.acquire().await?;
+        conn.close_on_drop();
+        sqlx::query("SELECT pg_advisory_lock($1, $2)")
+            .bind(LOCK_INDEXES)
+            .bind(lock_key(plugin))
+            .execute(&mut *conn)
+            .await?;
+        Ok(IndexLock {
+            conn,
+            plugin: plugin.to_owned(),
+            _one: one,
+        })
+    }
+
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    async fn release(mut self) {
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(LOCK_INDEXES)
+            .bind(lock_key(&self.plugin))
+            .execute(&mut *self.conn)
+            .await;
+        if let Err(e) = unlocked {
+            tracing::warn!(plugin = %self.plugin, error = %e, "cannot release the index lock; closing its connection does");
+        }
+    }
+}
+
+/// The PostgreSQL build outside any transaction: under the plugin's index lock, look
+/// again, drop an invalid leftover, `CREATE INDEX CONCURRENTLY`, then record it.
+async fn pg_build_index(pool: &PgPool, def: &IndexDef, declared_by: &str) -> Result<(), StoreError> {
+    let mut held = IndexLock::acquire(pool, &def.plugin).await?;
+    let built = pg_build_locked(held.conn(), def, declared_by).await;
+    held.release().await;
+    built
+}
+
+async fn pg_build_locked(
+    conn: &mut PgConnection,
+    def: &IndexDef,
+    declared_by: &str,
+) -> Result<(), StoreError> {
+    let state = IndexState::postgres(conn, def).await?;
+    state.check_cap()?;
+    if state.built == Some(false) {
+        drop_invalid(conn, def).await?;
+    }
+    if state.built != Some(true) {
+        let created = sqlx::query(sqlx::AssertSqlSafe(def.create(true)))
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = created {
+            // A failed concurrent build leaves an invalid index behind.
+            let _ = drop_invalid(conn, def).await;
+            let error = StoreError::from(e);
+            if matches!(error, StoreError::Conflict) && state.declared {
+                // A declaration recorded by a migration whose documents (or writes since)
+                // break uniqueness: it never held.
+                sqlx::query("DELETE FROM store_indexes WHERE plugin_id = $1 AND name = $2")
+                    .bind(&def.plugin)
+                    .bind(&def.name)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            return Err(error);
+        }
+    }
+    Ok(record_index_on!(&mut *conn, def, declared_by)?)
+}
+
+async fn drop_invalid(conn: &mut PgConnection, def: &IndexDef) -> Result<(), sqlx::Error> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP INDEX CONCURRENTLY IF EXISTS \"{}\"",
+        def.name
+    )))
+    .execute(&mut *conn)
+    .await
+    .map(|_| ())
+}
+
+impl Scope {
+    /// Before the scope commits: every unique index declared in it still holds over the
+    /// documents it wrote since (PostgreSQL builds them after the commit). `Err` names the
+    /// index that would be violated.
+    pub async fn check_indexes(&self) -> Result<(), String> {
+        let unique: Vec<IndexDef> = match self.pending_indexes.lock() {
+            Ok(list) => list
+                .iter()
+                .filter(|p| p.def.unique)
+                .map(|p| p.def.clone())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for def in unique {
+            let found: Result<Option<i32>, sqlx::Error> = match self.connection().await {
+                Ok(ScopedConnection::Postgres(mut conn)) => {
+                    sqlx::query_scalar(sqlx::AssertSqlSafe(def.duplicates()))
+                        .fetch_optional(&mut *conn)
+                        .await
+                }
+                Ok(ScopedConnection::Sqlite(_)) => Ok(None),
+                Err(e) => Err(e),
+            };
+            match found {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    return Err(format!(
+                        "it declared a unique index on {}({}) and then wrote documents that break it",
+                        def.collection, def.fields_json
+                    ));
+                }
+                Err(e) => return Err(format!("cannot check the index on {}: {e}", def.collection)),
+            }
+        }
+        Ok(())
+    }
+
+    /// After the scope committed: builds the indexes it declared (PostgreSQL), one after
+    /// the other; returns those that failed, with why. A failed build is built again by
+    /// the plugin's next `ensure-index` of it (a unique one over duplicates is forgotten and
+    /// answers `conflict`).
+    pub async fn build_indexes(&self) -> Vec<(String, StoreError)> {
+        let pending = match self.pending_indexes.lock() {
+            Ok(mut list) => std::mem::take(&mut *list),
+            Err(_) => Vec::new(),
+        };
+        let Database::Postgres(pool) = self.pool() else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for p in pending {
+            if let Err(e) = pg_build_index(&pool, &p.def, &p.declared_by).await {
+                failed.push((format!("{}({})", p.def.collection, p.def.fields_json), e));
+            }
+        }
+        failed
+    }
 }
 
 /// A precondition compiled to what the transaction runs.
@@ -996,6 +1428,18 @@ impl Database {
                 let mut tx = pool.begin().await?;
                 write_transaction!(tx, sql, plugin, quota, &checks, &prepared)
             }
+            // A savepoint of the scope's transaction: all or nothing within it, kept only if
+            // the scope commits.
+            Database::Scoped(scope) => match scope.connection().await? {
+                ScopedConnection::Sqlite(mut conn) => {
+                    let mut tx = conn.begin().await?;
+                    write_transaction!(tx, sql, plugin, quota, &checks, &prepared)
+                }
+                ScopedConnection::Postgres(mut conn) => {
+                    let mut tx = conn.begin().await?;
+                    write_transaction!(tx, sql, plugin, quota, &checks, &prepared)
+                }
+            },
         }
     }
 
@@ -1060,80 +1504,172 @@ impl Database {
     }
 
     /// Declares an index (idempotent): a real expression index, partial on the plugin and
-    /// the collection. Unique over existing duplicates is a conflict.
+    /// the collection, recorded in `store_indexes` as declared by `declared_by` (the
+    /// plugin's version). Unique over existing duplicates is a conflict.
+    ///
+    /// An index already built and recorded costs one read (and one write, the first time a
+    /// new version declares it). Otherwise, the build:
+    /// - SQLite: `CREATE INDEX` and the record in one `BEGIN IMMEDIATE` transaction (the
+    ///   single writer serialises builds);
+    /// - PostgreSQL: one build at a time per process (each holds a connection), under the
+    ///   plugin's [`LOCK_INDEXES`] session lock across processes, with `CREATE INDEX
+    ///   CONCURRENTLY`: no lock on the plugin's rows, so its writes go on while it builds. An
+    ///   index left invalid by an interrupted build is dropped and built again. Two sessions
+    ///   racing to create one index (a unique violation on `pg_class`, once answered 409)
+    ///   cannot happen: the second finds the first's index when it gets the lock.
+    /// - In a [`Scope`] (a `migrate` call): SQLite builds in the scope's transaction;
+    ///   PostgreSQL records the declaration in the scope (checking a unique index against
+    ///   what the scope wrote) and builds after the scope commits, since a concurrent build
+    ///   would wait for the scope to end and a plain `CREATE INDEX` would block every
+    ///   plugin's writes until it did.
     pub async fn store_ensure_index(
         &self,
         plugin: &str,
         collection: &str,
         fields: &[String],
         unique: bool,
+        declared_by: &str,
     ) -> Result<(), StoreError> {
+        let def = IndexDef::new(self.sql(), plugin, collection, fields, unique)?;
+        match self {
+            Database::Sqlite(pool) => {
+                if self.index_ready(&def, declared_by).await? {
+                    return Ok(());
+                }
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                sqlite_declare(&mut tx, &def, declared_by).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+            Database::Postgres(pool) => {
+                if self.index_ready(&def, declared_by).await? {
+                    return Ok(());
+                }
+                pg_build_index(pool, &def, declared_by).await
+            }
+            Database::Scoped(scope) => match scope.connection().await? {
+                ScopedConnection::Sqlite(mut conn) => {
+                    let mut savepoint = conn.begin().await?;
+                    sqlite_declare(&mut savepoint, &def, declared_by).await?;
+                    savepoint.commit().await?;
+                    Ok(())
+                }
+                ScopedConnection::Postgres(mut conn) => {
+                    let mut savepoint = conn.begin().await?;
+                    let build = pg_declare_in_scope(&mut savepoint, &def, declared_by, scope).await?;
+                    savepoint.commit().await?;
+                    if let Some(pending) = build
+                        && let Ok(mut list) = scope.pending_indexes.lock()
+                    {
+                        list.push(pending);
+                    }
+                    Ok(())
+                }
+            },
+        }
+    }
+
+    /// The fast path: whether the index is recorded and built; records `declared_by` if
+    /// another version declared it last.
+    async fn index_ready(&self, def: &IndexDef, declared_by: &str) -> Result<bool, StoreError> {
+        let state = match self {
+            Database::Sqlite(pool) => {
+                let mut conn = pool.acquire().await?;
+                IndexState::sqlite(&mut conn, def).await?
+            }
+            Database::Postgres(pool) => {
+                let mut conn = pool.acquire().await?;
+                IndexState::postgres(&mut conn, def).await?
+            }
+            Database::Scoped(_) => return Ok(false),
+        };
+        if !(state.declared && state.built == Some(true)) {
+            return Ok(false);
+        }
+        if state.declared_by.as_deref() != Some(declared_by) {
+            // PostgreSQL: a row locked by a migration in progress is skipped, not waited for
+            // (the migration records its own version, or the next call records this one).
+            let touch = match self.backend() {
+                Backend::Sqlite => {
+                    "UPDATE store_indexes SET declared_by = $3 WHERE plugin_id = $1 AND name = $2"
+                }
+                Backend::Postgres => {
+                    "UPDATE store_indexes SET declared_by = $3 WHERE (plugin_id, name) IN \
+                     (SELECT plugin_id, name FROM store_indexes WHERE plugin_id = $1 AND name = $2 \
+                     FOR UPDATE SKIP LOCKED)"
+                }
+            };
+            super::on_pool!(self, pool => {
+                sqlx::query(touch)
+                    .bind(&def.plugin)
+                    .bind(&def.name)
+                    .bind(declared_by)
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            })?;
+        }
+        Ok(true)
+    }
+
+    /// Drops the plugin's indexes whose last declaration came from none of the versions
+    /// `keep` (an upgrade keeps those of the version it replaces and of the new one; a purge
+    /// keeps none); returns their names. `DROP INDEX CONCURRENTLY` on PostgreSQL, under the
+    /// plugin's index lock; the physical index goes first, so an interruption leaves a
+    /// record without an index (built again by the next `ensure-index`, or dropped by the
+    /// next sweep), never an index nobody records.
+    pub async fn store_drop_undeclared_indexes(
+        &self,
+        plugin: &str,
+        keep: &[&str],
+    ) -> Result<Vec<String>, StoreError> {
         check_plugin(plugin)?;
-        check_collection(collection)?;
-        if fields.is_empty() || fields.len() > MAX_INDEX_FIELDS {
-            return Err(invalid(format!(
-                "an index has 1 to {MAX_INDEX_FIELDS} fields, got {}",
-                fields.len()
-            )));
+        let undeclared = |rows| undeclared(rows, keep);
+        let list = "SELECT name, declared_by FROM store_indexes WHERE plugin_id = $1 ORDER BY name";
+        let forget = "DELETE FROM store_indexes WHERE plugin_id = $1 AND name = $2 \
+                      AND (declared_by = $3 OR (declared_by IS NULL AND $3 IS NULL))";
+        match self {
+            Database::Sqlite(pool) => {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let rows = sqlx::query_as(list).bind(plugin).fetch_all(&mut *tx).await?;
+                let dropped = undeclared(rows);
+                for (name, by) in &dropped {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS \"{name}\"")))
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(forget)
+                        .bind(plugin)
+                        .bind(name)
+                        .bind(by)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(dropped.into_iter().map(|(name, _)| name).collect())
+            }
+            Database::Postgres(pool) => {
+                let mut held = IndexLock::acquire(pool, plugin).await?;
+                let conn = held.conn();
+                let rows = sqlx::query_as(list).bind(plugin).fetch_all(&mut *conn).await?;
+                let dropped = undeclared(rows);
+                for (name, by) in &dropped {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP INDEX CONCURRENTLY IF EXISTS \"{name}\""
+                    )))
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(forget)
+                        .bind(plugin)
+                        .bind(name)
+                        .bind(by)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                held.release().await;
+                Ok(dropped.into_iter().map(|(name, _)| name).collect())
+            }
+            Database::Scoped(_) => Err(StoreError::Db(DbError::Scope("indexes are dropped on the pool"))),
         }
-        let sql = self.sql();
-        let mut expressions = Vec::new();
-        for f in fields {
-            expressions.push(sql.field(&check_field(f)?));
-        }
-        // A non-unique index ends with the id: equality filters then come out in id order
-        // (the default order, and the tie-breaker), so the planner need not choose between
-        // filtering with this index and ordering with the primary key.
-        if !unique {
-            expressions.push("id".to_owned());
-        }
-        let name = index_name(plugin, collection, fields, unique);
-        let (known, total): (i64, i64) = super::on_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT COALESCE(SUM(CASE WHEN name = $2 THEN 1 ELSE 0 END), 0), COUNT(*) \
-                 FROM store_indexes WHERE plugin_id = $1",
-            )
-            .bind(plugin)
-            .bind(&name)
-            .fetch_one(pool)
-            .await
-        })?;
-        if known > 0 {
-            return Ok(());
-        }
-        if total >= MAX_INDEXES {
-            return Err(invalid(format!(
-                "a plugin may declare at most {MAX_INDEXES} indexes"
-            )));
-        }
-        let create = format!(
-            "CREATE {}INDEX IF NOT EXISTS \"{name}\" ON documents ({}) \
-             WHERE plugin_id = '{}' AND collection = '{}'",
-            if unique { "UNIQUE " } else { "" },
-            expressions.join(", "),
-            plugin.replace('\'', "''"),
-            collection.replace('\'', "''"),
-        );
-        super::on_pool!(self, pool => {
-            sqlx::query(sqlx::AssertSqlSafe(create)).execute(pool).await.map(|_| ())
-        })?;
-        let joined = serde_json::to_string(fields).unwrap_or_default();
-        super::on_pool!(self, pool => {
-            sqlx::query(
-                "INSERT INTO store_indexes (plugin_id, collection, name, fields, is_unique, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (plugin_id, name) DO NOTHING",
-            )
-            .bind(plugin)
-            .bind(collection)
-            .bind(&name)
-            .bind(&joined)
-            .bind(unique)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })?;
-        Ok(())
     }
 
     /// The SQL text and arguments of a query page (`store_find` runs it, `store_explain`
@@ -1225,6 +1761,7 @@ impl Database {
                     .fetch_all(pool)
                     .await?
             }
+            Database::Scoped(scope) => return Box::pin(scope.pool().store_explain(plugin, query)).await,
         };
         Ok(lines.join("\n"))
     }
@@ -1319,6 +1856,73 @@ mod tests {
         };
         assert_eq!(Cursor::decode(&c.encode()).ok(), Some(c));
         assert!(Cursor::decode("zz").is_err());
+    }
+
+    #[test]
+    fn index_sql_is_partial_and_concurrent_on_request() {
+        let pg = Sql {
+            backend: Backend::Postgres,
+        };
+        let def = IndexDef::new(pg, "p", "c", &["a.b".into()], false).expect("def");
+        let plain = def.create(false);
+        assert!(
+            plain.starts_with("CREATE INDEX IF NOT EXISTS \"store_idx_"),
+            "{plain}"
+        );
+        assert!(
+            plain.ends_with("ON documents ((body->'a'->'b'), id) WHERE plugin_id = 'p' AND collection = 'c'"),
+            "{plain}"
+        );
+        assert!(
+            def.create(true)
+                .starts_with("CREATE INDEX CONCURRENTLY IF NOT EXISTS")
+        );
+        let unique = IndexDef::new(pg, "p", "c", &["x".into(), "y".into()], true).expect("def");
+        assert!(
+            unique.create(false).contains("((body->'x'), (body->'y')) WHERE"),
+            "{}",
+            unique.create(false)
+        );
+        assert_eq!(
+            unique.duplicates(),
+            "SELECT 1 FROM documents WHERE plugin_id = 'p' AND collection = 'c' AND (body->'x') IS NOT NULL \
+             AND (body->'y') IS NOT NULL GROUP BY (body->'x'), (body->'y') HAVING COUNT(*) > 1 LIMIT 1"
+        );
+        assert!(IndexDef::new(pg, "p", "c", &[], false).is_err());
+        assert!(IndexDef::new(pg, "p", "c", &["a'b".into()], false).is_err());
+        assert!(IndexDef::new(pg, "p'", "c", &["a".into()], false).is_err());
+    }
+
+    #[test]
+    fn indexes_declared_by_neither_version_are_the_ones_dropped() {
+        let name = |f: &str| index_name("p", "c", &[f.to_owned()], false);
+        let rows = vec![
+            (name("a"), Some("1.0.0".to_owned())),
+            (name("b"), Some("1.1.0".to_owned())),
+            (name("c"), Some("0.9.0".to_owned())),
+            (name("d"), None),
+            ("documents_pkey".to_owned(), Some("0.1.0".to_owned())),
+        ];
+        let dropped: Vec<String> = undeclared(rows.clone(), &["1.0.0", "1.1.0"])
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(dropped, [name("c"), name("d")]);
+        // A purge keeps nothing (but never names what this store did not make).
+        assert_eq!(undeclared(rows, &[]).len(), 4);
+    }
+
+    #[test]
+    fn only_index_names_read_back_reach_sql() {
+        assert!(is_index_name(&index_name("p", "c", &["x".into()], true)));
+        for bad in [
+            "store_idx_",
+            "store_idx_0123456789abcdef0123456\"",
+            "documents_pkey",
+            "store_idx_0123456789ABCDEF01234567",
+        ] {
+            assert!(!is_index_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -34,6 +34,10 @@ impl HostState {
                 Error::QuotaExceeded
             }
             StoreError::Invalid(why) => Error::Invalid(why),
+            StoreError::Migrating => {
+                tracing::info!(plugin = %self.plugin.id, operation, "store write refused: an upgrade is migrating the plugin's data");
+                Error::Unavailable("an upgrade is migrating this plugin's data; retry shortly".into())
+            }
             StoreError::Db(e) => {
                 tracing::error!(plugin = %self.plugin.id, operation, error = %e, "store storage error");
                 Error::Unavailable("storage temporarily unavailable".into())
@@ -149,7 +153,13 @@ impl Host for HostState {
         self.store_granted("ensure-index")?;
         let done = self
             .db
-            .store_ensure_index(&self.plugin.id, &collection, &fields, unique)
+            .store_ensure_index(
+                &self.plugin.id,
+                &collection,
+                &fields,
+                unique,
+                &self.plugin.version,
+            )
             .await;
         done.map_err(|e| self.store_error("ensure-index", e))
     }
