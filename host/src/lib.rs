@@ -22,16 +22,10 @@ pub mod settings;
 pub mod toolchain;
 
 /// Entry points of the fuzz targets (`host/fuzz`) into code that is private to the host:
-/// hidden, not an API. [`manifest`] and [`package`] are public already.
+/// hidden, not an API. [`manifest`] and [`package`] are public already; the HTTP layer's
+/// pure functions are in [`http::fuzzing`].
 #[doc(hidden)]
 pub mod fuzzing {
     /// The sanitiser of plugin pages (`http::sanitize::fragment`).
-    pub use crate::fuzzing_sanitize::fragment as sanitize_fragment;
+    pub use crate::http::fuzzing::fragment as sanitize_fragment;
 }
-
-// `http::sanitize` is private to `http`, so the fuzz entry point compiles the same source
-// file as a module of its own (a second `OnceLock` cleaner, identical rules). Once
-// `http.rs` declares `pub(crate) mod sanitize;`, re-export `crate::http::sanitize::fragment`
-// instead and drop this.
-#[path = "http/sanitize.rs"]
-mod fuzzing_sanitize;

@@ -123,7 +123,7 @@ impl Database {
         for _ in 0..PUBLISH_ATTEMPTS {
             let now = now_ms();
             let attempt: Result<i64, PublishError> = on_pool!(self, pool => {
-                let mut tx = pool.begin_with(begin).await?;
+                let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
                 sqlx::query(LOCK_USAGE)
                     .bind(publisher)
                     .bind("events")

@@ -56,7 +56,7 @@ impl Database {
         let begin = begin_write(self.backend());
         let now = now_ms();
         let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
             sqlx::query(LOCK_USAGE)
                 .bind(plugin)
                 .bind("files")
@@ -103,7 +103,7 @@ impl Database {
     pub async fn file_commit(&self, plugin: &str, row: &FileRow, reservation: &str) -> Result<(), DbError> {
         let begin = begin_write(self.backend());
         on_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
             sqlx::query(LOCK_USAGE)
                 .bind(plugin)
                 .bind("files")

@@ -124,7 +124,7 @@ impl Database {
         let begin = begin_write(self.backend());
         let now = now_ms();
         on_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
             let mut delta = None;
             for _ in 0..SET_ATTEMPTS {
                 // A new key is an insert (waiting, on PostgreSQL, for a concurrent insert of
@@ -175,7 +175,7 @@ impl Database {
     pub async fn kv_delete(&self, plugin: &str, quota: KvCapability, key: &str) -> Result<bool, KvError> {
         let begin = begin_write(self.backend());
         on_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
             let removed: Option<i64> = sqlx::query_scalar(
                 "DELETE FROM kv WHERE plugin_id = $1 AND key = $2 RETURNING CAST(length(value) AS BIGINT)",
             )
@@ -204,7 +204,7 @@ impl Database {
         let begin = begin_write(self.backend());
         let now = now_ms();
         on_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
             let (changed, keys, bytes) = match expected {
                 None => {
                     let n = sqlx::query(

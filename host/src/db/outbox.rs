@@ -86,7 +86,7 @@ impl Database {
         let now = now_ms();
         let begin = begin_write(self.backend());
         let outcome = on_pool!(self, pool => {
-            let mut tx = pool.begin_with(begin).await?;
+            let mut tx = super::quota::BeginWrite::begin_write_in(pool, begin).await?;
             sqlx::query(LOCK_USAGE)
                 .bind(message.plugin_id)
                 .bind("mail")

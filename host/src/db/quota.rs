@@ -30,6 +30,33 @@ pub(crate) fn begin_write(backend: Backend) -> &'static str {
     }
 }
 
+/// Begins the write transaction of a service call in whatever `on_pool!` hands it: a new
+/// transaction on a pool (`BEGIN IMMEDIATE` on SQLite, see [`begin_write`]), or, inside a
+/// `migrate` scope, a savepoint of the scope's transaction (which already holds SQLite's
+/// write lock), so that every quota transaction is also all or nothing within a migrate.
+pub(crate) trait BeginWrite<'c, DB: sqlx::Database> {
+    /// The transaction (or savepoint) to run the call's statements in.
+    async fn begin_write_in(self, statement: &'static str) -> Result<sqlx::Transaction<'c, DB>, sqlx::Error>;
+}
+
+impl<'c, DB: sqlx::Database> BeginWrite<'c, DB> for &'c sqlx::Pool<DB> {
+    async fn begin_write_in(self, statement: &'static str) -> Result<sqlx::Transaction<'c, DB>, sqlx::Error> {
+        self.begin_with(statement).await
+    }
+}
+
+impl<'c> BeginWrite<'c, sqlx::Sqlite> for &'c mut sqlx::SqliteConnection {
+    async fn begin_write_in(self, _: &'static str) -> Result<sqlx::Transaction<'c, sqlx::Sqlite>, sqlx::Error> {
+        sqlx::Connection::begin(self).await
+    }
+}
+
+impl<'c> BeginWrite<'c, sqlx::Postgres> for &'c mut sqlx::PgConnection {
+    async fn begin_write_in(self, _: &'static str) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error> {
+        sqlx::Connection::begin(self).await
+    }
+}
+
 /// `n` as a database integer (sizes and counts are far below `i64::MAX`).
 pub(crate) fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
