@@ -707,24 +707,37 @@ macro_rules! write_transaction {
         let sql: Sql = $sql;
         let plugin: &str = $plugin;
         let quota: Quota = $quota;
-        if sql.backend == Backend::Postgres {
-            // Shared with the plugin's other writes, held exclusively by its migration.
-            let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock_shared($1, $2)")
+        // The usage row, created if needed. On PostgreSQL the same statement first tries the
+        // plugin's LOCK_MIGRATING lock, shared with its other writes and held exclusively by
+        // its migration: refused, the row is left alone (not waited for) and so is the write.
+        let free: bool = match sql.backend {
+            Backend::Sqlite => {
+                sqlx::query(
+                    "INSERT INTO store_usage (plugin_id, bytes, documents) VALUES ($1, 0, 0) \
+                     ON CONFLICT (plugin_id) DO NOTHING",
+                )
+                .bind(plugin)
+                .execute(&mut *$tx)
+                .await?;
+                true
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar(
+                    "WITH gate AS (SELECT pg_try_advisory_xact_lock_shared($2, $3) AS free), \
+                     created AS (INSERT INTO store_usage (plugin_id, bytes, documents) \
+                     SELECT $1, 0, 0 FROM gate WHERE free ON CONFLICT (plugin_id) DO NOTHING) \
+                     SELECT free FROM gate",
+                )
+                .bind(plugin)
                 .bind(LOCK_MIGRATING)
                 .bind(lock_key(plugin))
                 .fetch_one(&mut *$tx)
-                .await?;
-            if !free {
-                return Err(StoreError::Migrating);
+                .await?
             }
+        };
+        if !free {
+            return Err(StoreError::Migrating);
         }
-        sqlx::query(
-            "INSERT INTO store_usage (plugin_id, bytes, documents) VALUES ($1, 0, 0) \
-             ON CONFLICT (plugin_id) DO NOTHING",
-        )
-        .bind(plugin)
-        .execute(&mut *$tx)
-        .await?;
         let lock = match sql.backend {
             Backend::Sqlite => "SELECT bytes, documents FROM store_usage WHERE plugin_id = $1",
             Backend::Postgres => "SELECT bytes, documents FROM store_usage WHERE plugin_id = $1 FOR UPDATE",
