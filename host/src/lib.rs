@@ -21,7 +21,7 @@ pub mod settings;
 pub mod toolchain;
 
 /// Entry points of the fuzz targets (`host/fuzz`) into code that is private to the host:
-/// hidden, not an API. [`manifest`] and [`package`] are public already.
+/// hidden, not an API. [`crate::manifest`] and [`crate::package`] are public already.
 #[doc(hidden)]
 pub mod fuzzing {
     /// The sanitiser of plugin pages (`http::sanitize::fragment`).
