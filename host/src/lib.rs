@@ -22,8 +22,8 @@ pub mod settings;
 pub mod toolchain;
 
 /// Entry points of the fuzz targets (`host/fuzz`) into code that is private to the host:
-/// hidden, not an API. [`manifest`] and [`package`] are public already; the HTTP layer's
-/// pure functions are in [`http::fuzzing`].
+/// hidden, not an API. [`crate::manifest`] and [`crate::package`] are public already; the
+/// HTTP layer's pure functions are in [`crate::http::fuzzing`].
 #[doc(hidden)]
 pub mod fuzzing {
     /// The sanitiser of plugin pages (`http::sanitize::fragment`).
