@@ -282,6 +282,7 @@ struct Admission {
     waiting: std::sync::atomic::AtomicUsize,
     max: usize,
     max_waiting: usize,
+    patience: Duration,
 }
 
 /// Counts a waiting call until it is dropped (also when the wait is cancelled).
@@ -294,22 +295,22 @@ impl Drop for WaitingGuard<'_> {
 }
 
 impl Admission {
-    fn new(max: u32, max_waiting: u32) -> Admission {
+    fn new(max: u32, max_waiting: u32, patience: Duration) -> Admission {
         let max = usize::try_from(max).unwrap_or(usize::MAX).max(1);
         Admission {
             running: Arc::new(tokio::sync::Semaphore::new(max)),
             waiting: std::sync::atomic::AtomicUsize::new(0),
             max,
             max_waiting: usize::try_from(max_waiting).unwrap_or(usize::MAX),
+            patience,
         }
     }
 
     /// A permit to run, or `None` when `max` calls already run and `max_waiting` more wait,
-    /// or when no slot freed up within `patience` (a visitor is not kept waiting longer in
-    /// the queue than the call itself may run). The permit is owned: it travels with the
+    /// or when no slot freed up within `patience` (`limits.max-queue-wait-ms`). The permit is owned: it travels with the
     /// call when the call is demoted to the background lane, and frees the slot only when
     /// the call really ends.
-    async fn enter(&self, patience: Duration) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    async fn enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
         if let Ok(permit) = self.running.clone().try_acquire_owned() {
             return Some(permit);
         }
@@ -318,7 +319,7 @@ impl Admission {
             return None;
         }
         let _waiting = WaitingGuard(&self.waiting);
-        tokio::time::timeout(patience, self.running.clone().acquire_owned())
+        tokio::time::timeout(self.patience, self.running.clone().acquire_owned())
             .await
             .ok()?
             .ok()
@@ -526,7 +527,11 @@ impl Runtime {
             sha256,
             granted: granted.clone(),
             pre,
-            admission: Admission::new(limits.max_concurrent_per_plugin, limits.max_queued_per_plugin),
+            admission: Admission::new(
+                limits.max_concurrent_per_plugin,
+                limits.max_queued_per_plugin,
+                Duration::from_millis(limits.max_queue_wait_ms),
+            ),
         })
     }
 
@@ -575,10 +580,10 @@ impl Runtime {
         + 'static,
     ) -> Result<T, CallError> {
         let limits = plugin.context.limits;
-        let Some(permit) = plugin.admission.enter(limits.timeout).await else {
+        let Some(permit) = plugin.admission.enter().await else {
             return Err(CallError::Overloaded(format!(
                 "{} calls of this plugin are running and {} may wait, for at most {:?}",
-                plugin.admission.max, plugin.admission.max_waiting, limits.timeout
+                plugin.admission.max, plugin.admission.max_waiting, plugin.admission.patience
             )));
         };
         let mut state = HostState::new(plugin.context.clone(), db, STDERR_CAPTURE);

@@ -103,6 +103,9 @@ pub struct Limits {
     /// call moves to the background lane, whose threads run at the lowest OS priority, so
     /// that long calls never slow down short ones (the host's routes, other plugins).
     pub interactive_cpu_ms: u32,
+    /// Longest wait, in milliseconds, of a call queued for one of its plugin's running
+    /// slots; past it the call answers 503 (the visitor is not kept waiting forever).
+    pub max_queue_wait_ms: u64,
     /// Quotas of a plugin whose manifest does not ask (`[limits.default-quotas]`); a quota
     /// not given here is the built-in default, lowered to its ceiling.
     pub default_quotas: crate::quota::QuotaSettings,
@@ -250,6 +253,7 @@ impl Default for Limits {
             max_queued_per_plugin: 1024,
             keep_resident_mb: 32,
             interactive_cpu_ms: 20,
+            max_queue_wait_ms: 10_000,
             default_quotas: crate::quota::QuotaSettings::default(),
             max_quotas: crate::quota::QuotaSettings::default(),
         }
@@ -384,6 +388,9 @@ impl Settings {
                 "limits.max-concurrent-per-plugin",
                 "must be between 1 and limits.max-instances",
             );
+        }
+        if l.max_queue_wait_ms == 0 || l.max_queue_wait_ms > 600_000 {
+            return invalid("limits.max-queue-wait-ms", "must be between 1 and 600000");
         }
         if l.interactive_cpu_ms == 0 || l.interactive_cpu_ms > 60_000 {
             return invalid("limits.interactive-cpu-ms", "must be between 1 and 60000");

@@ -62,7 +62,7 @@ async fn neighbours_keep_answering(path: &str, n: usize) {
         "the checks must finish inside the hostile deadline for the ordering to mean anything"
     );
     // The hostile calls end as 503s: at their deadline, or, for those queued behind the
-    // plugin's running calls, when they have waited as long as a call may run.
+    // plugin's running calls, when they have waited `max-queue-wait-ms` (10 s).
     for call in hostile {
         let status = call.await.expect("task");
         assert_eq!(status, 503);
