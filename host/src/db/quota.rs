@@ -46,13 +46,19 @@ impl<'c, DB: sqlx::Database> BeginWrite<'c, DB> for &'c sqlx::Pool<DB> {
 }
 
 impl<'c> BeginWrite<'c, sqlx::Sqlite> for &'c mut sqlx::SqliteConnection {
-    async fn begin_write_in(self, _: &'static str) -> Result<sqlx::Transaction<'c, sqlx::Sqlite>, sqlx::Error> {
+    async fn begin_write_in(
+        self,
+        _: &'static str,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Sqlite>, sqlx::Error> {
         sqlx::Connection::begin(self).await
     }
 }
 
 impl<'c> BeginWrite<'c, sqlx::Postgres> for &'c mut sqlx::PgConnection {
-    async fn begin_write_in(self, _: &'static str) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error> {
+    async fn begin_write_in(
+        self,
+        _: &'static str,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, sqlx::Error> {
         sqlx::Connection::begin(self).await
     }
 }
