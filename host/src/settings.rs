@@ -252,7 +252,7 @@ impl Default for Limits {
             max_concurrent_per_plugin: default_concurrency_per_plugin(),
             max_queued_per_plugin: 1024,
             keep_resident_mb: 32,
-            interactive_cpu_ms: 20,
+            interactive_cpu_ms: 200,
             max_queue_wait_ms: 10_000,
             default_quotas: crate::quota::QuotaSettings::default(),
             max_quotas: crate::quota::QuotaSettings::default(),
