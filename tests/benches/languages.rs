@@ -17,9 +17,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use lutetia::manifest::{Manifest, parse_capabilities};
-use lutetia::runtime::{Imports, LoadedPlugin, Request, Runtime};
-use lutetia::settings::Limits;
+use lutetia_model::manifest::{Manifest, parse_capabilities};
+use lutetia_runtime::{Imports, LoadedPlugin, Request, Runtime};
+use lutetia_model::settings::Limits;
 use lutetia_tests::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lutetia-test-host");
@@ -64,12 +64,12 @@ fn build(work: &Path, lang: &str) -> (Manifest, Vec<u8>) {
     ]);
     eprintln!("{lang}: plugin build {:.1} s", started.elapsed().as_secs_f64());
     let bytes = std::fs::read(&package).expect("package");
-    let (manifest, _) = lutetia::package::read(&bytes).expect("packaged manifest");
+    let (manifest, _) = lutetia_model::package::read(&bytes).expect("packaged manifest");
     (manifest, bytes)
 }
 
 async fn load(runtime: &Runtime, limits: &Limits, manifest: Manifest, bytes: Vec<u8>) -> LoadedPlugin {
-    let sha = lutetia::registry::sha256_hex(&bytes);
+    let sha = lutetia_model::hash::sha256_hex(&bytes);
     // kv is not granted: nothing on the measured path touches the database.
     let granted = parse_capabilities("").expect("no capabilities");
     runtime

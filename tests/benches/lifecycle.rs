@@ -19,7 +19,7 @@ fn package(id: &str, version: &str) -> Vec<u8> {
         .replace("id = \"versioned\"", &format!("id = \"{id}\""))
         .replace("version = \"0.1.0\"", &format!("version = \"{version}\""))
         .replace("label = \"0.1.0\"", &format!("label = \"{version}\""));
-    lutetia::package::pack(&wasm, &text).expect("pack")
+    lutetia_model::package::pack(&wasm, &text).expect("pack")
 }
 
 async fn start(db: &TestDb) -> Host {

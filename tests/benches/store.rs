@@ -1,5 +1,5 @@
 //! Store operations through a real plugin call: the host runs in-process
-//! (`lutetia::app::start` on 127.0.0.1:0), the `store-conformance` plugin serves each
+//! (`lutetia_web::server::start` on 127.0.0.1:0), the `store-conformance` plugin serves each
 //! operation over HTTP, on SQLite and on PostgreSQL.
 //!
 //! `cargo bench -p lutetia-tests --bench store` (see docs/benchmarks.md).
@@ -16,20 +16,20 @@ use serde_json::{Value, json};
 struct Running {
     client: reqwest::Client,
     url: String,
-    _server: lutetia::app::RunningServer,
+    _server: lutetia_web::server::RunningServer,
     _db: TestDb,
 }
 
 async fn start(backend: Backend) -> Running {
     let db = TestDb::new(backend).await;
     let plugins = plugins_subset(db.dir(), &["store-conformance"], None);
-    let settings = lutetia::settings::Settings {
+    let settings = lutetia_model::settings::Settings {
         bind: "127.0.0.1:0".parse().expect("address"),
         database_url: db.url.clone(),
         plugins_dir: Some(plugins),
-        ..lutetia::settings::Settings::default()
+        ..lutetia_model::settings::Settings::default()
     };
-    let server = lutetia::app::start(settings).await.expect("start the host");
+    let server = lutetia_web::server::start(settings).await.expect("start the host");
     let running = Running {
         client: reqwest::Client::new(),
         url: format!("http://{}/p/store-conformance/op", server.addr),

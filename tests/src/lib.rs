@@ -88,8 +88,8 @@ impl TestDb {
     }
 
     /// Opens the database through the host library (for direct storage tests).
-    pub async fn open(&self) -> lutetia::db::Database {
-        let db = lutetia::db::Database::connect(&self.url).await.expect("connect");
+    pub async fn open(&self) -> lutetia_db::Database {
+        let db = lutetia_db::Database::connect(&self.url).await.expect("connect");
         db.migrate().await.expect("migrate");
         db
     }

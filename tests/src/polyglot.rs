@@ -234,7 +234,7 @@ impl PluginFiles {
     /// A package file, with the manifest embedded in it.
     pub fn from_package(path: &Path) -> PluginFiles {
         let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        let (manifest, text) = lutetia::package::read(&bytes)
+        let (manifest, text) = lutetia_model::package::read(&bytes)
             .unwrap_or_else(|e| panic!("{} is not a plugin package: {e}", path.display()));
         PluginFiles {
             id: manifest.id,

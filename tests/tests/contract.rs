@@ -1233,7 +1233,7 @@ contract_on_both_backends! {
                 "name": "hello.txt",
                 "content_type": "text/plain",
                 "size": text.len(),
-                "sha256": lutetia::registry::sha256_hex(text.as_bytes()),
+                "sha256": lutetia_model::hash::sha256_hex(text.as_bytes()),
             })
         );
         let got = site.get("/files/hello.txt").await;

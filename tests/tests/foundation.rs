@@ -395,16 +395,16 @@ async fn plugins_recorded_as_installed_are_served() {
             std::fs::read_to_string(std::path::Path::new(lutetia_tests::PLUGINS_DIR).join("hello.toml"))
                 .expect("toml");
         // As `lutetia plugin install` records it: the version, then the plugin row.
-        let version = lutetia::db::VersionRow {
+        let version = lutetia_db::VersionRow {
             plugin_id: "hello".into(),
             version: "0.1.0".into(),
-            sha256: lutetia::registry::sha256_hex(&wasm),
+            sha256: lutetia_model::hash::sha256_hex(&wasm),
             manifest,
             wasm,
             installed_by: "test".into(),
             installed_at: 0,
         };
-        let row = lutetia::db::PluginRow {
+        let row = lutetia_db::PluginRow {
             id: "hello".into(),
             version: "0.1.0".into(),
             enabled: true,

@@ -423,7 +423,7 @@ async fn cors_and_redirect_origins_need_the_operators_grant() {
     let wasm = std::fs::read(std::path::Path::new(PLUGINS_DIR).join("hostile-output.wasm")).expect("wasm");
     let manifest =
         std::fs::read_to_string(std::path::Path::new(PLUGINS_DIR).join("hostile-output.toml")).expect("toml");
-    let package = lutetia::package::pack(&wasm, &manifest).expect("pack");
+    let package = lutetia_model::package::pack(&wasm, &manifest).expect("pack");
     let inspected: Value = host
         .client
         .post(host.url("/api/admin/plugins/inspect"))

@@ -1,7 +1,7 @@
 //! The `kv` storage semantics, on the real SQLite and PostgreSQL: the same results on both.
 
-use lutetia::db::kv::Increment;
-use lutetia::manifest::KvCapability;
+use lutetia_db::kv::Increment;
+use lutetia_model::manifest::KvCapability;
 
 /// A quota these tests never reach (the quota itself is tested in `quotas.rs`).
 const Q: KvCapability = KvCapability {

@@ -26,12 +26,12 @@ fn versioned_wasm() -> Vec<u8> {
 
 /// A package of the `versioned` plugin at `version` (answering `version=VERSION`).
 fn package(version: &str) -> Vec<u8> {
-    lutetia::package::pack(&versioned_wasm(), &manifest(version, "")).expect("pack")
+    lutetia_model::package::pack(&versioned_wasm(), &manifest(version, "")).expect("pack")
 }
 
 /// Like [`package`] with a manifest edit.
 fn package_with(version: &str, edit: impl Fn(String) -> String) -> Vec<u8> {
-    lutetia::package::pack(&versioned_wasm(), &edit(manifest(version, ""))).expect("pack")
+    lutetia_model::package::pack(&versioned_wasm(), &edit(manifest(version, ""))).expect("pack")
 }
 
 /// Appends a `lutetia:manifest` section without validating it (to test invalid manifests).
@@ -741,7 +741,7 @@ fn migrating(version: &str, edits: &[(&str, &str)]) -> Vec<u8> {
         text = text.replace(&line, &format!("{prefix}{value}"));
     }
     let wasm = std::fs::read(dir.join("migrating.wasm")).expect("wasm");
-    lutetia::package::pack(&wasm, &text).expect("pack")
+    lutetia_model::package::pack(&wasm, &text).expect("pack")
 }
 
 /// One integer (a `COUNT(*)`) from the test database, read directly.

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lutetia::manifest::KvCapability;
+use lutetia_model::manifest::KvCapability;
 use lutetia_tests::{Backend, Host, PLUGINS_DIR, TestDb, on_both_backends, plugins_subset, run_cli};
 use serde_json::Value;
 
@@ -213,7 +213,7 @@ on_both_backends! {
         let full = KvCapability { max_keys: 3, max_bytes: 1000 };
         assert!(matches!(
             db.kv_set("old", full, "new", b"1").await,
-            Err(lutetia::db::kv::KvError::QuotaExceeded(_))
+            Err(lutetia_db::kv::KvError::QuotaExceeded(_))
         ));
         db.kv_set("old", full, "a", b"1").await.expect("an overwrite fits");
         assert_eq!(db.kv_usage("old").await.expect("usage"), (3, 2 + 12 + 5));
@@ -431,7 +431,7 @@ async fn a_plugin_message_is_exactly_one_log_line() {
 fn pack(dir: &Path, name: &str, edit: impl Fn(&str) -> String) -> PathBuf {
     let wasm = std::fs::read(Path::new(PLUGINS_DIR).join("quota.wasm")).expect("wasm");
     let text = std::fs::read_to_string(Path::new(PLUGINS_DIR).join("quota.toml")).expect("manifest");
-    let packed = lutetia::package::pack(&wasm, &edit(&text)).expect("pack");
+    let packed = lutetia_model::package::pack(&wasm, &edit(&text)).expect("pack");
     let path = dir.join(name);
     std::fs::write(&path, packed).expect("write package");
     path

@@ -437,7 +437,7 @@ on_both_backends! {
     }
 
     async fn index_builds_recover_from_failures_and_leftovers(backend: Backend) {
-        use lutetia::db::store::{Quota, StoreError};
+        use lutetia_db::store::{Quota, StoreError};
         let db = TestDb::new(backend).await;
         let store = db.open().await;
         let quota = Quota { max_bytes: 1 << 20, max_documents: 100 };
@@ -495,7 +495,7 @@ on_both_backends! {
         store.close().await;
         let store = db.open().await;
 
-        use lutetia::db::store::{Filter, Op, Query};
+        use lutetia_db::store::{Filter, Op, Query};
         let filter = |field: &str, op, value: &str| Filter { field: field.into(), op, value: value.into() };
         let queries = [
             Query { collection: "reports".into(), filters: vec![filter("status", Op::Eq, "\"rare\"")],

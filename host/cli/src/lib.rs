@@ -1,5 +1,9 @@
-//! The `lutetia` command line: the binary's edge, where errors become messages and exit
-//! codes (`anyhow` is used here and nowhere else).
+//! `lutetia`, the command line: the binary's edge, where errors become messages and exit
+//! codes (`anyhow` and clap are used here and nowhere else). The top of the crate graph:
+//! it drives `lutetia-web` (`serve`), `lutetia-platform` (the operator's `plugin`
+//! commands), `lutetia-db` (`migrate`, `outbox`) and `lutetia-toolchain` (`plugin new`,
+//! `plugin build`, `dev`); nothing of the project depends on it but the tests, which run
+//! its `main` as a process.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::settings::Settings;
+use lutetia_model::settings::Settings;
 
 mod plugin;
 
@@ -274,12 +278,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(args) => {
             let settings = load_settings(&args)?;
-            let db = crate::db::Database::connect(&settings.database_url).await?;
+            let db = lutetia_db::Database::connect(&settings.database_url).await?;
             db.migrate().await?;
             db.close().await;
             println!(
                 "database {} is up to date",
-                crate::db::redact(&settings.database_url)
+                lutetia_db::redact(&settings.database_url)
             );
             Ok(())
         }
@@ -290,7 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = load_settings(&args)?;
             println!("configuration is valid");
             println!("bind = {}", settings.bind);
-            println!("database-url = {}", crate::db::redact(&settings.database_url));
+            println!("database-url = {}", lutetia_db::redact(&settings.database_url));
             Ok(())
         }
     }
@@ -299,7 +303,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Prints the outbox as a table.
 async fn outbox_list(args: OutboxListArgs) -> anyhow::Result<()> {
     let settings = load_settings(&args.common)?;
-    let db = crate::db::Database::connect(&settings.database_url).await?;
+    let db = lutetia_db::Database::connect(&settings.database_url).await?;
     db.migrate().await?;
     let rows = db.outbox_list(args.status.as_deref(), args.limit).await?;
     db.close().await;
@@ -358,7 +362,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &settings.plugins_dir {
         anyhow::ensure!(dir.is_dir(), "plugins folder {} does not exist", dir.display());
     }
-    let server = crate::app::start(settings).await.context("cannot start")?;
+    let server = lutetia_web::server::start(settings).await.context("cannot start")?;
     let addr = server.addr;
     if let Some(token) = &server.new_admin_token {
         // Shown once; only its hash is stored. Tests read this line.

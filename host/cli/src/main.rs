@@ -1,5 +1,5 @@
 //! The `lutetia` binary.
 
 fn main() -> std::process::ExitCode {
-    lutetia::cli::main()
+    lutetia::main()
 }

@@ -1,5 +1,5 @@
 //! `lutetia plugin ...`: the operator's lifecycle commands on the command line. Part of the
-//! `cli` edge (uses `anyhow`); the work is done by [`crate::lifecycle`].
+//! `cli` edge (uses `anyhow`); the work is done by [`lutetia_platform::lifecycle`].
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -7,12 +7,12 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::{CommonArgs, DevArgs, InstallArgs, NewArgs, PluginCommand, load_settings};
-use crate::db::Database;
-use crate::lifecycle::{GrantRequest, Lifecycle, Outcome, read_package};
-use crate::manifest::{Manifest, format_capabilities};
-use crate::runtime::Runtime;
-use crate::settings::Settings;
-use crate::toolchain::{Language, Tools};
+use lutetia_db::Database;
+use lutetia_platform::lifecycle::{GrantRequest, Lifecycle, Outcome, read_package};
+use lutetia_model::manifest::{Manifest, format_capabilities};
+use lutetia_runtime::Runtime;
+use lutetia_model::settings::Settings;
+use lutetia_toolchain::{Language, Tools};
 
 /// Runs one `plugin` subcommand.
 pub(super) async fn run(command: PluginCommand) -> anyhow::Result<()> {
@@ -20,7 +20,7 @@ pub(super) async fn run(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::New(args) => new_plugin(&args),
         PluginCommand::Build(args) => {
             let built =
-                crate::toolchain::build(&args.dir, args.output.as_deref(), &Tools::from_env()).await?;
+                lutetia_toolchain::build(&args.dir, args.output.as_deref(), &Tools::from_env()).await?;
             println!(
                 "built {} {} ({}) into {}: component {} bytes, package {} bytes, {:.1} s",
                 built.manifest.id,
@@ -37,7 +37,7 @@ pub(super) async fn run(command: PluginCommand) -> anyhow::Result<()> {
             let component = read_file(&args.component)?;
             let text = std::fs::read_to_string(&args.manifest)
                 .with_context(|| format!("cannot read {}", args.manifest.display()))?;
-            let packed = crate::package::pack(&component, &text)
+            let packed = lutetia_model::package::pack(&component, &text)
                 .with_context(|| format!("cannot pack {}", args.component.display()))?;
             let manifest = Manifest::parse(&text)?;
             let output = args
@@ -50,7 +50,7 @@ pub(super) async fn run(command: PluginCommand) -> anyhow::Result<()> {
                 manifest.version,
                 output.display(),
                 packed.len(),
-                crate::registry::sha256_hex(&packed)
+                lutetia_model::hash::sha256_hex(&packed)
             );
             Ok(())
         }
@@ -141,8 +141,8 @@ async fn with_lifecycle(
 ) -> anyhow::Result<()> {
     let (settings, db) = open(common).await?;
     let runtime = Runtime::new(&settings.limits, db.clone())?
-        .with_files(crate::files::FileStore::open(&settings.files_dir, db.clone())?)
-        .with_compiled_cache(&crate::app::compiled_cache_dir(&settings))?;
+        .with_files(lutetia_services::files::FileStore::open(&settings.files_dir, db.clone())?)
+        .with_compiled_cache(&lutetia_platform::platform::compiled_cache_dir(&settings))?;
     let result = f(Lifecycle {
         db: &db,
         runtime: &runtime,
@@ -262,7 +262,7 @@ async fn inspect(target: &str, common: &CommonArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     anyhow::ensure!(
-        crate::manifest::is_valid_id(target),
+        lutetia_model::manifest::is_valid_id(target),
         "{target} is neither a file nor a plugin id"
     );
     let (settings, db) = open(common).await?;
@@ -360,7 +360,7 @@ fn print_manifest(m: &Manifest, sha256: &str) {
 /// What applies on this host (the manifest's asks within the operator's defaults and
 /// ceilings), and a warning on stderr for each ask beyond a ceiling.
 fn print_effective(m: &Manifest, settings: &Settings) {
-    let effective = crate::quota::EffectiveLimits::of(m, &settings.limits);
+    let effective = lutetia_model::limits::EffectiveLimits::of(m, &settings.limits);
     println!("effective limits on this host:");
     for line in effective.describe(m) {
         println!("  {line}");
@@ -401,7 +401,7 @@ pub(super) async fn dev(args: DevArgs) -> anyhow::Result<()> {
 /// One build → pack → install/upgrade; returns what was done.
 async fn dev_cycle(dir: &Path, request: &GrantRequest, common: &CommonArgs) -> anyhow::Result<String> {
     println!("building {} ...", dir.display());
-    let built = crate::toolchain::build_component(dir, &Tools::from_env()).await?;
+    let built = lutetia_toolchain::build_component(dir, &Tools::from_env()).await?;
     let manifest = built.manifest;
     let millis = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -412,7 +412,7 @@ async fn dev_cycle(dir: &Path, request: &GrantRequest, common: &CommonArgs) -> a
         manifest.version.major, manifest.version.minor, manifest.version.patch
     );
     let text = replace_version(&built.manifest_text, &manifest.version.to_string(), &dev_version)?;
-    let packed = crate::package::pack(&built.bytes, &text)?;
+    let packed = lutetia_model::package::pack(&built.bytes, &text)?;
     let mut line = String::new();
     with_lifecycle(common, async |ops| {
         let installed = ops.db.plugin_row(&manifest.id).await?.is_some();
@@ -454,7 +454,7 @@ fn replace_version(text: &str, old: &str, new: &str) -> anyhow::Result<String> {
 
 /// Size and modification time of every source file, to notice changes.
 fn sources_fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::time::SystemTime>)> {
-    crate::toolchain::sources(dir, &[])
+    lutetia_toolchain::sources(dir, &[])
         .into_iter()
         .filter_map(|relative| {
             let meta = std::fs::metadata(dir.join(&relative)).ok()?;
@@ -467,7 +467,7 @@ fn sources_fingerprint(dir: &Path) -> Vec<(std::path::PathBuf, u64, Option<std::
 fn new_plugin(args: &NewArgs) -> anyhow::Result<()> {
     let language = Language::from_name(&args.lang)?;
     let dir = args.dir.clone().unwrap_or_else(|| args.name.clone().into());
-    let files = crate::toolchain::scaffold(language, &args.name, &dir, args.rust_sdk.as_deref())?;
+    let files = lutetia_toolchain::scaffold(language, &args.name, &dir, args.rust_sdk.as_deref())?;
     println!(
         "created {} plugin {} in {}:",
         language.name(),

@@ -4,7 +4,7 @@
 
 use super::quota::{begin_write, to_i64};
 use super::{Backend, Database, DbError, now_ms, on_pool};
-use crate::manifest::KvCapability;
+use lutetia_model::manifest::KvCapability;
 
 /// Attempts of the optimistic read-modify-write loop of [`Database::kv_increment`].
 const INCREMENT_ATTEMPTS: usize = 200;

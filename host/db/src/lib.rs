@@ -1,4 +1,8 @@
-//! Persistence: one `Database` over SQLite (embedded default) or PostgreSQL.
+//! `lutetia-db`, persistence: one `Database` over SQLite (embedded default) or PostgreSQL,
+//! and one module per service's tables (`kv`, `store`, `files`, `outbox`, `events`, `jobs`,
+//! `plugins`, `quota`). The only crate that uses sqlx.
+//!
+//! Depends on `lutetia-model` only; never on wasmtime or axum.
 //!
 //! Each query is written once with `$N` placeholders, which both backends accept, and run
 //! on whichever pool is configured (`on_pool!`), or inside a [`Scope`]: the one transaction
@@ -90,11 +94,11 @@ pub enum Database {
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Database::Sqlite($pool) => $body,
-            $crate::db::Database::Postgres($pool) => $body,
-            $crate::db::Database::Scoped(scope) => match scope.connection().await {
+            $crate::Database::Sqlite($pool) => $body,
+            $crate::Database::Postgres($pool) => $body,
+            $crate::Database::Scoped(scope) => match scope.connection().await {
                 Err(e) => Err(e.into()),
-                Ok($crate::db::ScopedConnection::Sqlite(mut conn)) => {
+                Ok($crate::ScopedConnection::Sqlite(mut conn)) => {
                     match sqlx::Connection::begin(&mut *conn).await {
                         Err(e) => Err(e.into()),
                         Ok(mut savepoint) => {
@@ -112,7 +116,7 @@ macro_rules! on_pool {
                         }
                     }
                 }
-                Ok($crate::db::ScopedConnection::Postgres(mut conn)) => {
+                Ok($crate::ScopedConnection::Postgres(mut conn)) => {
                     match sqlx::Connection::begin(&mut *conn).await {
                         Err(e) => Err(e.into()),
                         Ok(mut savepoint) => {
@@ -362,8 +366,8 @@ impl Database {
     /// Applies the pending migrations of this backend.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self {
-            Database::Sqlite(pool) => sqlx::migrate!("../migrations/sqlite").run(pool).await?,
-            Database::Postgres(pool) => sqlx::migrate!("../migrations/postgres").run(pool).await?,
+            Database::Sqlite(pool) => sqlx::migrate!("../../migrations/sqlite").run(pool).await?,
+            Database::Postgres(pool) => sqlx::migrate!("../../migrations/postgres").run(pool).await?,
             Database::Scoped(_) => return Err(DbError::Scope("schema migrations run on the pool")),
         }
         Ok(())

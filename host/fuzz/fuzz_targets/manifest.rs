@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia::manifest::{Manifest, format_capabilities, parse_capabilities};
+use lutetia_model::manifest::{Manifest, format_capabilities, parse_capabilities};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia::manifest::Manifest;
-use lutetia::package::{self, MANIFEST_SECTION};
+use lutetia_model::manifest::Manifest;
+use lutetia_model::package::{self, MANIFEST_SECTION};
 
 /// Packed into every input that is a component, whatever it holds already.
 const MANIFEST: &str = "id = \"fuzz\"\nname = \"Fuzz\"\nversion = \"1.0.0\"\napi = \"0.1.0\"\n";

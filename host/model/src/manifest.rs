@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::schedule::JobSpec;
+use crate::quota::QuotaSettings;
+
 /// The `lutetia:plugin` WIT versions this host serves.
 pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
 
@@ -288,21 +291,6 @@ pub struct EventsRequest {
     pub max_backlog: Option<u64>,
 }
 
-/// A scheduled job: `every` (an interval such as `90s`, `5m`, `1h`) or `cron` (a cron
-/// expression with seconds: `0 0 3 * * *`), not both.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct JobSpec {
-    /// Name passed to `on-schedule`.
-    pub name: String,
-    /// Interval between runs.
-    #[serde(default)]
-    pub every: Option<String>,
-    /// Cron expression.
-    #[serde(default)]
-    pub cron: Option<String>,
-}
-
 /// Per-call limits a plugin asks for; each is capped by the host's ceiling, and one left
 /// out is the host's default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -376,7 +364,7 @@ impl Manifest {
                 message: "must be at least 10".into(),
             });
         }
-        for (key, value) in crate::quota::requested(self).asked() {
+        for (key, value) in self.requested_quotas().asked() {
             if value == 0 {
                 return Err(ManifestError::Field {
                     field: key,
@@ -752,6 +740,29 @@ pub fn is_valid_id(id: &str) -> bool {
         && bytes
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+impl Manifest {
+    /// The quotas this manifest asks for, by the same names as the settings.
+    pub fn requested_quotas(&self) -> QuotaSettings {
+    let c = &self.capabilities;
+    let l = &self.limits;
+    QuotaSettings {
+        kv_max_keys: c.kv.max_keys,
+        kv_max_bytes: c.kv.max_bytes,
+        store_max_bytes: c.store.as_ref().and_then(|s| s.max_bytes),
+        store_max_documents: c.store.as_ref().and_then(|s| s.max_documents),
+        files_max_size: c.files.as_ref().and_then(|f| f.max_size),
+        files_max_total_bytes: c.files.as_ref().and_then(|f| f.max_total_bytes),
+        mail_max_per_hour: c.mail.as_ref().and_then(|m| m.max_per_hour).map(u64::from),
+        events_max_per_minute: c.events.max_per_minute,
+        events_max_backlog: c.events.max_backlog,
+        log_lines_per_call: l.log_lines_per_call,
+        log_bytes_per_call: l.log_bytes_per_call,
+        log_lines_per_minute: l.log_lines_per_minute,
+        log_bytes_per_minute: l.log_bytes_per_minute,
+    }
+}
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Events between plugins: topic rules, and the dispatcher task that delivers the durable
-//! queue (`events`, migration 0005) to subscribers.
+//! The event dispatcher: the task that delivers the durable queue (`events`, migration 0005)
+//! to subscribers (the topic rules are `lutetia_model::events`).
 //!
 //! Publishing appends an event with the next sequence number of its topic. Subscribers are
 //! resolved at delivery time from the registry (each plugin's granted `subscribe` patterns),
@@ -11,21 +11,18 @@
 //! on one PostgreSQL database share the work: a cursor is leased before delivering, so a
 //! delivery never runs twice at the same time.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Semaphore, watch};
 
-use crate::app::App;
-use crate::db::events::{Claim, StoredEvent};
-use crate::db::{Database, DbError};
-use crate::runtime::{Event, LoadedPlugin, Runtime};
+use lutetia_db::events::{Claim, StoredEvent};
+use lutetia_db::{Database, DbError};
+use lutetia_model::events::matches;
+use lutetia_runtime::{Event, LoadedPlugin, Runtime};
 
-/// Largest payload, in bytes.
-pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
-/// Longest topic, in bytes.
-pub const MAX_TOPIC_BYTES: usize = 128;
+use crate::platform::Platform;
+
 /// Deliveries of one event to one subscriber before it is given up as dead.
 pub const MAX_ATTEMPTS: u32 = 10;
 /// Delay before the first retry; it doubles at each attempt.
@@ -40,104 +37,17 @@ const LEASE_MARGIN_MS: i64 = 10_000;
 /// Deliveries running at once in this process.
 const CONCURRENCY: usize = 8;
 
-/// Wakes the dispatcher when an event is published in this process.
-static PUBLISHED: Notify = Notify::const_new();
-
-/// Tells the dispatcher an event was published (called by `events.publish`).
-pub fn notify_published() {
-    PUBLISHED.notify_one();
-}
-
-/// The loaded subscribers and their granted patterns, as the dispatcher last saw the
-/// registry (every pass, at least once a second): what `events.publish` measures a topic's
-/// backlog against. Empty in a process without a dispatcher (the CLI): then a topic's whole
-/// history counts, the strictest reading.
-static SUBSCRIBERS: RwLock<Vec<(String, Vec<String>)>> = RwLock::new(Vec::new());
-
-/// The plugins subscribed to `topic`, by the dispatcher's last look at the registry.
-pub fn subscribers_of(topic: &str) -> Vec<String> {
-    let all = SUBSCRIBERS
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    all.iter()
-        .filter(|(_, patterns)| patterns.iter().any(|p| matches(p, topic)))
-        .map(|(id, _)| id.clone())
-        .collect()
-}
-
 fn set_subscribers(plugins: &[Arc<LoadedPlugin>]) {
     let list = plugins
         .iter()
         .map(|p| (p.context.id.clone(), p.context.grants.events.subscribe.clone()))
         .collect();
-    *SUBSCRIBERS
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = list;
-}
-
-/// An id for this host process, stored with leases and job runs: pid and start time.
-pub fn node_id() -> String {
-    static NODE: OnceLock<String> = OnceLock::new();
-    NODE.get_or_init(|| {
-        static SALT: AtomicU64 = AtomicU64::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        format!(
-            "{}-{:x}",
-            std::process::id(),
-            nanos ^ SALT.fetch_add(1, Ordering::Relaxed)
-        )
-    })
-    .clone()
-}
-
-/// Checks a topic: 1 to 128 characters among `a-z`, `0-9`, `.`, `_`, `-`.
-pub fn check_topic(topic: &str) -> Result<(), String> {
-    if topic.is_empty() || topic.len() > MAX_TOPIC_BYTES {
-        return Err(format!(
-            "topic must be 1 to {MAX_TOPIC_BYTES} characters, got {}",
-            topic.len()
-        ));
-    }
-    if let Some(c) = topic
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')))
-    {
-        return Err(format!(
-            "topic {topic:?} contains {c:?}: use lower-case letters, digits, '.', '_' and '-'"
-        ));
-    }
-    Ok(())
-}
-
-/// Checks a subscription pattern: a topic, or a topic prefix followed by `*`.
-pub fn check_pattern(pattern: &str) -> Result<(), String> {
-    match pattern.strip_suffix('*') {
-        Some("") => Ok(()),
-        Some(prefix) => check_topic(prefix),
-        None => check_topic(pattern),
-    }
-}
-
-/// Whether `topic` matches a subscription pattern (a trailing `*` matches any suffix).
-pub fn matches(pattern: &str, topic: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => topic.starts_with(prefix),
-        None => pattern == topic,
-    }
-}
-
-/// Delay before attempt `attempt + 1`, after `attempt` failed ones: 1 s doubling, capped.
-pub fn backoff(attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+    lutetia_services::bus::set_subscribers(list);
 }
 
 /// Starts the dispatcher task; it stops when `stop` turns true.
-pub fn start(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let node = node_id();
+pub fn start(app: Arc<Platform>, mut stop: watch::Receiver<bool>) {
+    let node = lutetia_services::node::node_id();
     tokio::spawn(async move {
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
         loop {
@@ -145,7 +55,7 @@ pub fn start(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 tracing::error!(error = %e, "event dispatch pass failed");
             }
             tokio::select! {
-                _ = PUBLISHED.notified() => {}
+                _ = lutetia_services::bus::published() => {}
                 _ = tokio::time::sleep(POLL) => {}
                 _ = stop.wait_for(|s| *s) => break,
             }
@@ -155,7 +65,7 @@ pub fn start(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 
 /// One look at the queue: every (subscriber, topic) with pending events that is not leased
 /// and whose retry is due gets a delivery task.
-async fn dispatch_pass(app: &Arc<App>, node: &str, slots: &Arc<Semaphore>) -> Result<(), DbError> {
+async fn dispatch_pass(app: &Arc<Platform>, node: &str, slots: &Arc<Semaphore>) -> Result<(), DbError> {
     let subscribers: Vec<Arc<LoadedPlugin>> = app
         .registry
         .list()
@@ -167,7 +77,7 @@ async fn dispatch_pass(app: &Arc<App>, node: &str, slots: &Arc<Semaphore>) -> Re
         return Ok(());
     }
     let heads = app.db.event_topic_heads().await?;
-    let now = crate::db::now_ms();
+    let now = lutetia_db::now_ms();
     for plugin in subscribers {
         let patterns = &plugin.context.grants.events.subscribe;
         let cursors = app.db.event_cursors(&plugin.context.id).await?;
@@ -247,12 +157,12 @@ async fn deliver_topic(
             Ok(Ok(())) => None,
             Ok(Err(message)) => {
                 // The plugin's own text: escaped so that it stays one log line.
-                let shown = crate::runtime::one_log_line(&message);
+                let shown = lutetia_runtime::one_log_line(&message);
                 tracing::warn!(plugin = %id, topic = %next.topic, event = next.id, attempt, error = %shown, "subscriber answered an error; will retry");
                 Some(format!("plugin error: {message}"))
             }
             Err(e) => {
-                let shown = crate::runtime::one_log_line(&e.to_string());
+                let shown = lutetia_runtime::one_log_line(&e.to_string());
                 tracing::error!(plugin = %id, topic = %next.topic, event = next.id, attempt, error = %shown, "delivery failed: the subscriber trapped or overran its limits; will retry");
                 Some(format!("call failed: {e}"))
             }
@@ -260,12 +170,12 @@ async fn deliver_topic(
         let result = match failure {
             None => db.ack_event(&mut claim, next.seq, lease).await,
             Some(error) if attempt >= MAX_ATTEMPTS => {
-                let shown = crate::runtime::one_log_line(&error);
+                let shown = lutetia_runtime::one_log_line(&error);
                 tracing::error!(plugin = %id, topic = %next.topic, event = next.id, attempts = attempt, error = %shown, "event given up after {MAX_ATTEMPTS} attempts: marked dead");
                 db.bury_event(&mut claim, &next, attempt, &error, lease).await
             }
             Some(error) => {
-                let retry_at = crate::db::now_ms()
+                let retry_at = lutetia_db::now_ms()
                     .saturating_add(i64::try_from(backoff(attempt).as_millis()).unwrap_or(i64::MAX / 4));
                 match db.fail_event(&claim, attempt, &error, retry_at).await {
                     Ok(()) => return,
@@ -303,30 +213,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topics() {
-        for good in ["a", "test.ping", "issue_created-2", &"a".repeat(128)] {
-            assert!(check_topic(good).is_ok(), "{good:?}");
-        }
-        for bad in ["", "Test", "a b", "a/b", "é", "a*", &"a".repeat(129)] {
-            assert!(check_topic(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_pattern("test.*").is_ok());
-        assert!(check_pattern("*").is_ok());
-        assert!(check_pattern("te*st").is_err());
-    }
-
-    #[test]
-    fn patterns() {
-        assert!(matches("test.*", "test.ping"));
-        assert!(!matches("test.*", "tests.ping"));
-        assert!(matches("test.ping", "test.ping"));
-        assert!(!matches("test.ping", "test.pings"));
-        assert!(matches("*", "anything"));
-    }
-
-    #[test]
     fn backlog_is_what_the_slowest_subscriber_has_not_acknowledged() {
-        use crate::db::events::backlog;
+        use lutetia_db::events::backlog;
         let subs = ["a".to_owned(), "b".to_owned()];
         let cursors = [("a".to_owned(), 7), ("b".to_owned(), 4), ("gone".to_owned(), 0)];
         assert_eq!(backlog(10, &subs, &cursors), 6);

@@ -12,12 +12,13 @@
 
 use semver::Version;
 
-use crate::db::{Database, DbError, PluginRow, VersionRow};
-use crate::manifest::{CapabilitySet, Manifest, format_capabilities, parse_capabilities};
-use crate::package::{self, PackageError};
-use crate::registry::{operator_config, sha256_hex};
-use crate::runtime::{CallError, Imports, LoadedPlugin, Migration, Runtime, RuntimeError};
-use crate::settings::Settings;
+use lutetia_db::{Database, DbError, PluginRow, VersionRow};
+use lutetia_model::manifest::{CapabilitySet, Manifest, format_capabilities, parse_capabilities};
+use lutetia_model::package::{self, PackageError};
+use crate::registry::operator_config;
+use lutetia_model::hash::sha256_hex;
+use lutetia_runtime::{CallError, Imports, LoadedPlugin, Migration, Runtime, RuntimeError};
+use lutetia_model::settings::Settings;
 
 /// What the operator grants with an install, an upgrade or a `grant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,7 +247,7 @@ impl Lifecycle<'_> {
     /// Logs each limit or quota the manifest asks beyond this host's ceiling (the ceiling
     /// applies); `plugin inspect` and `install` show the same to the operator.
     fn warn_capped(&self, manifest: &Manifest) {
-        for warning in crate::quota::EffectiveLimits::of(manifest, &self.settings.limits).warnings() {
+        for warning in lutetia_model::limits::EffectiveLimits::of(manifest, &self.settings.limits).warnings() {
             tracing::warn!(plugin = %manifest.id, "{warning}");
         }
     }
@@ -363,7 +364,7 @@ impl Lifecycle<'_> {
         }
         let grants = requested_grants(&id, grant, &requested)?;
         let (loaded, migration) = self.prepare(manifest, wasm.clone(), &grants, None).await?;
-        let now = crate::db::now_ms();
+        let now = lutetia_db::now_ms();
         let row = PluginRow {
             id: id.clone(),
             version: manifest.version.to_string(),
@@ -415,7 +416,7 @@ impl Lifecycle<'_> {
         let mut grants = parse_grants(&id, &row.grants)?;
         grants.extend(requested_grants(&id, grant, &requested)?);
         let missing: CapabilitySet = requested.difference(&grants).copied().collect();
-        let now = (crate::db::now_ms()).max(row.updated_at + 1);
+        let now = (lutetia_db::now_ms()).max(row.updated_at + 1);
         let new_version = manifest.version.to_string();
         if !missing.is_empty() && *grant == GrantRequest::Unspecified {
             // Validate the component now (with what it asks for), so the grant that
@@ -491,7 +492,7 @@ impl Lifecycle<'_> {
         let requested = manifest.capabilities.requested();
         let mut grants = parse_grants(id, &row.grants)?;
         grants.extend(requested_grants(id, grant, &requested)?);
-        let now = (crate::db::now_ms()).max(row.updated_at + 1);
+        let now = (lutetia_db::now_ms()).max(row.updated_at + 1);
         let missing: CapabilitySet = requested.difference(&grants).copied().collect();
         let promote = row.pending_version.is_some() && missing.is_empty();
         let (loaded, migration) = if promote {
@@ -558,7 +559,7 @@ impl Lifecycle<'_> {
         let (loaded, migration) = self
             .prepare(&manifest, stored.wasm, &grants, Some(row.version.clone()))
             .await?;
-        let now = (crate::db::now_ms()).max(row.updated_at + 1);
+        let now = (lutetia_db::now_ms()).max(row.updated_at + 1);
         let rolled = PluginRow {
             version: previous.clone(),
             previous_version: Some(row.version.clone()),
@@ -585,7 +586,7 @@ impl Lifecycle<'_> {
         let row = self.row(id).await?;
         let updated = PluginRow {
             enabled,
-            updated_at: (crate::db::now_ms()).max(row.updated_at + 1),
+            updated_at: (lutetia_db::now_ms()).max(row.updated_at + 1),
             ..row.clone()
         };
         self.save(&updated, None, Some(row.updated_at)).await?;

@@ -5,13 +5,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use sha2::{Digest, Sha256};
-
-use crate::db::{Database, DbError, ServedState, StoredPlugin};
-use crate::manifest::{Manifest, ManifestError, parse_capabilities};
-use crate::package::PackageError;
-use crate::runtime::{Imports, LoadedPlugin, Runtime, RuntimeError};
-use crate::settings::Settings;
+use lutetia_db::{Database, DbError, ServedState, StoredPlugin};
+use lutetia_model::manifest::{Manifest, ManifestError, parse_capabilities};
+use lutetia_model::package::PackageError;
+use lutetia_runtime::{Imports, LoadedPlugin, Runtime, RuntimeError};
+use lutetia_model::settings::Settings;
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -230,13 +228,8 @@ impl Registry {
     }
 }
 
-/// Hex SHA-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 fn grants_match(plugin: &LoadedPlugin, target: &ServedState) -> bool {
-    crate::manifest::format_capabilities(&plugin.granted) == target.grants
+    lutetia_model::manifest::format_capabilities(&plugin.granted) == target.grants
 }
 
 /// Loads the recorded version `target` with its recorded grants.
@@ -320,7 +313,7 @@ pub async fn load_file(
             })?;
         (text, manifest_path.display().to_string())
     } else {
-        let embedded = crate::package::embedded_manifest(&wasm).map_err(|source| LoadError::Package {
+        let embedded = lutetia_model::package::embedded_manifest(&wasm).map_err(|source| LoadError::Package {
             path: wasm_path.to_owned(),
             source,
         })?;

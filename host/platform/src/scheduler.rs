@@ -1,5 +1,6 @@
-//! Scheduled jobs (Lutèce's daemons): the `every`/`cron` parsers used by manifest validation,
-//! and the scheduler task that calls each plugin's `scheduler.on-schedule` once per period.
+//! Scheduled jobs (Lutèce's daemons): the scheduler task that calls each plugin's
+//! `scheduler.on-schedule` once per period (the `every`/`cron` rules are
+//! `lutetia_model::schedule`).
 //!
 //! Each due period is claimed by inserting a `job_runs (plugin_id, job, period_start)` row:
 //! the primary key lets exactly one insert succeed, so on PostgreSQL a period runs once per
@@ -7,107 +8,25 @@
 //! process. The outcome (ok / plugin error / trap) and duration are recorded in that row.
 
 use std::collections::HashSet;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeZone, Utc};
+use lutetia_db::jobs::JobOutcome;
+use lutetia_model::schedule::Cadence;
+use lutetia_runtime::{Job, LoadedPlugin};
 use tokio::sync::watch;
 
-use crate::app::App;
-use crate::db::jobs::JobOutcome;
-use crate::manifest::JobSpec;
-use crate::runtime::{Job, LoadedPlugin};
+use crate::platform::Platform;
 
-/// Shortest interval a job may declare.
-pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the scheduler looks for due periods.
 const TICK: Duration = Duration::from_millis(250);
-
-/// When a job runs.
-#[derive(Debug, Clone)]
-pub enum Cadence {
-    /// Aligned periods of this length: a run is due at every multiple of it since the epoch.
-    Every(Duration),
-    /// The instants of a cron expression (6 fields, with seconds), in UTC.
-    Cron(Box<cron::Schedule>),
-}
-
-impl Cadence {
-    /// Parses a manifest job: exactly one of `every` and `cron`.
-    pub fn of(job: &JobSpec) -> Result<Cadence, String> {
-        match (&job.every, &job.cron) {
-            (Some(every), None) => parse_interval(every).map(Cadence::Every),
-            (None, Some(expr)) => parse_cron(expr).map(|s| Cadence::Cron(Box::new(s))),
-            (Some(_), Some(_)) => Err("sets both `every` and `cron`: choose one".into()),
-            (None, None) => Err("needs `every` (such as \"5m\") or `cron` (such as \"0 0 3 * * *\")".into()),
-        }
-    }
-
-    /// The start of the latest period due at `now_ms` (milliseconds since the epoch): for an
-    /// interval, `floor(now / every) * every`; for cron, the latest instant at or before now.
-    pub fn due_at(&self, now_ms: i64) -> Option<i64> {
-        match self {
-            Cadence::Every(every) => {
-                let every = i64::try_from(every.as_millis()).ok()?.max(1);
-                Some(now_ms.div_euclid(every) * every)
-            }
-            Cadence::Cron(schedule) => {
-                // `next_back` yields instants strictly before its start: start one second
-                // after `now`, truncated to the second, to include an instant equal to now.
-                let next_second = (now_ms.div_euclid(1000) + 1) * 1000;
-                let from: DateTime<Utc> = Utc.timestamp_millis_opt(next_second).single()?;
-                schedule.after(&from).next_back().map(|t| t.timestamp_millis())
-            }
-        }
-    }
-}
-
-/// Parses `90s`, `5m`, `1h`, `1d` (a positive integer and one unit), at least one second.
-pub fn parse_interval(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (digits, unit) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{text:?} is not an interval: write a number and a unit, such as \"90s\", \"5m\", \"1h\" or \"1d\""))?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!("{text:?} has an unknown unit {unit:?}: use s, m, h or d"));
-        }
-    };
-    let secs = n
-        .checked_mul(unit_secs)
-        .ok_or_else(|| format!("{text:?} is too long an interval"))?;
-    let interval = Duration::from_secs(secs);
-    if interval < MIN_INTERVAL {
-        return Err(format!("{text:?} is shorter than the minimum of 1s"));
-    }
-    Ok(interval)
-}
-
-/// Parses a cron expression with seconds (`sec min hour day-of-month month day-of-week`,
-/// optionally a year), evaluated in UTC.
-pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
-    let fields = expr.split_whitespace().count();
-    if !(6..=7).contains(&fields) {
-        return Err(format!(
-            "{expr:?} has {fields} fields; write 6 (with seconds first), such as \"0 0 3 * * *\""
-        ));
-    }
-    cron::Schedule::from_str(expr).map_err(|e| format!("{expr:?} is not a valid cron expression: {e}"))
-}
 
 /// A job run in progress in this process, so a slow run is not started again.
 type Running = Arc<Mutex<HashSet<(String, String)>>>;
 
 /// Starts the scheduler task; it stops when `stop` turns true.
-pub fn start(app: Arc<App>, mut stop: watch::Receiver<bool>) {
-    let node = crate::events::node_id();
+pub fn start(app: Arc<Platform>, mut stop: watch::Receiver<bool>) {
+    let node = lutetia_services::node::node_id();
     tokio::spawn(async move {
         let running: Running = Arc::default();
         // The last period this process claimed or saw claimed, per (plugin, job): the
@@ -120,7 +39,7 @@ pub fn start(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 _ = ticker.tick() => {}
                 _ = stop.wait_for(|s| *s) => break,
             }
-            let now = crate::db::now_ms();
+            let now = lutetia_db::now_ms();
             for plugin in app.registry.list() {
                 for spec in &plugin.context.grants.jobs {
                     let Ok(cadence) = Cadence::of(spec) else { continue };
@@ -158,7 +77,7 @@ pub fn start(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 }
 
 async fn run_one(
-    app: Arc<App>,
+    app: Arc<Platform>,
     plugin: Arc<LoadedPlugin>,
     key: (String, String),
     period: i64,
@@ -179,12 +98,12 @@ async fn run_one(
         }
         Ok(Err(message)) => {
             // The plugin's own text: escaped so that it stays one log line.
-            let shown = crate::runtime::one_log_line(&message);
+            let shown = lutetia_runtime::one_log_line(&message);
             tracing::warn!(plugin = %id, job = %name, period, duration_ms, error = %shown, "job answered an error");
             JobOutcome::PluginError(message)
         }
         Err(e) => {
-            let shown = crate::runtime::one_log_line(&e.to_string());
+            let shown = lutetia_runtime::one_log_line(&e.to_string());
             tracing::error!(plugin = %id, job = %name, period, duration_ms, error = %shown, "job failed: the plugin trapped or overran its limits");
             JobOutcome::Trap(e.to_string())
         }
@@ -198,48 +117,5 @@ async fn run_one(
     }
     if let Ok(mut r) = running.lock() {
         r.remove(&key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn intervals() {
-        assert_eq!(parse_interval("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_interval("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_interval("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_interval("1d"), Ok(Duration::from_secs(86_400)));
-        for bad in [
-            "",
-            "0s",
-            "5",
-            "m",
-            "1.5h",
-            "-1s",
-            "5 minutes",
-            "99999999999999999999d",
-        ] {
-            assert!(parse_interval(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn interval_periods_are_aligned() {
-        let c = Cadence::Every(Duration::from_secs(60));
-        assert_eq!(c.due_at(125_000), Some(120_000));
-        assert_eq!(c.due_at(120_000), Some(120_000));
-    }
-
-    #[test]
-    fn cron_gives_the_previous_instant() {
-        let c = Cadence::Cron(Box::new(parse_cron("0 */5 * * * *").expect("valid")));
-        // 1970-01-01T00:07:30Z → 00:05:00
-        assert_eq!(c.due_at(450_000), Some(300_000));
-        // Exactly on an instant: that instant.
-        assert_eq!(c.due_at(600_000), Some(600_000));
-        assert!(parse_cron("*/5 * * * *").is_err(), "5 fields are refused");
-        assert!(parse_cron("0 0 25 * * *").is_err());
     }
 }

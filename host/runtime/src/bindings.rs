@@ -7,7 +7,7 @@
 #![allow(missing_docs)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../../wit",
     world: "lutetia:plugin/plugin",
     imports: { default: async },
     exports: { default: async },

@@ -13,8 +13,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::{CallError, LoadedPlugin, Runtime};
-use crate::db::{Database, DbError, Scope};
-use crate::files::FileStore;
+use lutetia_db::{Database, DbError, Scope};
+use lutetia_services::files::FileStore;
 
 /// A scheduled job run (the WIT `scheduler.job` record).
 pub use super::bindings::exports::lutetia::plugin::scheduler::Job;
@@ -157,7 +157,7 @@ impl Migration {
             return;
         }
         // Its events became visible with the commit.
-        crate::events::notify_published();
+        lutetia_services::bus::notify_published();
         for (index, error) in self.scope.build_indexes().await {
             tracing::warn!(plugin, %index, %error, "cannot build an index the migration declared");
         }

@@ -3,13 +3,14 @@
 //! Grant check (the topic must be declared in the manifest's `publish` list), then the
 //! topic and payload checks, then one transaction on the durable queue with the publisher's
 //! id from the store context, which also enforces the publisher's rate and the topic's
-//! backlog bound (`quota-exceeded`); the dispatcher (`crate::events`) delivers it.
+//! backlog bound (`quota-exceeded`); the dispatcher (`lutetia_platform::dispatcher`) delivers it.
 
 use super::bindings::lutetia::plugin::events::Host;
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::db::events::{PublishError, PublishQuota};
-use crate::events::{MAX_PAYLOAD_BYTES, check_topic, notify_published, subscribers_of};
+use lutetia_db::events::{PublishError, PublishQuota};
+use lutetia_model::events::{MAX_PAYLOAD_BYTES, check_topic};
+use lutetia_services::bus::{notify_published, subscribers_of};
 
 impl Host for HostState {
     async fn publish(&mut self, topic: String, payload: String) -> Result<(), Error> {

@@ -1,15 +1,15 @@
 //! `lutetia:plugin/files`: binary files private to each plugin.
 //!
-//! Every function checks the grant first, then reaches [`crate::files::FileStore`] with the
+//! Every function checks the grant first, then reaches [`lutetia_services::files::FileStore`] with the
 //! calling plugin's id: a plugin can only ever name its own files, and the store validates
 //! names, types, sizes and the quota.
 
 use super::bindings::lutetia::plugin::files::{FileInfo, Host};
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::db::files::FileRow;
-use crate::files::{FileStore, FilesError};
-use crate::manifest::FilesCapability;
+use lutetia_db::files::FileRow;
+use lutetia_services::files::{FileStore, FilesError};
+use lutetia_model::manifest::FilesCapability;
 
 /// Most files returned by one `list`.
 pub const MAX_LIST: u32 = 1000;

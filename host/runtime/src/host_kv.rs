@@ -8,9 +8,9 @@
 use super::bindings::lutetia::plugin::kv::Host;
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::db::DbError;
-use crate::db::kv::{Increment, KvError};
-use crate::manifest::KvCapability;
+use lutetia_db::DbError;
+use lutetia_db::kv::{Increment, KvError};
+use lutetia_model::manifest::KvCapability;
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;

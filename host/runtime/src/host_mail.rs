@@ -1,10 +1,10 @@
 //! `lutetia:plugin/mail`: messages queued in the outbox and sent by the host
-//! ([`crate::mail`] validates, rates and queues; its sender task delivers).
+//! ([`lutetia_services::mail`] validates, rates and queues; its sender task delivers).
 
 use super::bindings::lutetia::plugin::mail::{Host, Message};
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::mail::{MailError, OutgoingAttachment, OutgoingMessage};
+use lutetia_services::mail::{MailError, OutgoingAttachment, OutgoingMessage};
 
 impl Host for HostState {
     async fn send(&mut self, message: Message) -> Result<String, Error> {
@@ -29,7 +29,7 @@ impl Host for HostState {
                 })
                 .collect(),
         };
-        match crate::mail::enqueue(&self.db, &self.plugin.id, &grant, &outgoing).await {
+        match lutetia_services::mail::enqueue(&self.db, &self.plugin.id, &grant, &outgoing).await {
             Ok(id) => Ok(id),
             Err(MailError::Invalid(m)) => Err(Error::Invalid(m)),
             Err(MailError::QuotaExceeded(m)) => {

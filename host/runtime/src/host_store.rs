@@ -9,7 +9,7 @@ use super::bindings::lutetia::plugin::store::{
 };
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use crate::db::store::{self as db, Quota, StoreError};
+use lutetia_db::store::{self as db, Quota, StoreError};
 
 impl HostState {
     /// The quota when the plugin was granted the store, `denied` otherwise.

@@ -1,5 +1,11 @@
-//! The WebAssembly runtime: one wasmtime `Engine`, one `Linker`, one `InstancePre` per
-//! plugin, and a fresh `Store` + instance for every call. Only this module uses wasmtime.
+//! `lutetia-runtime`, the WebAssembly runtime: one wasmtime `Engine`, one `Linker`, one
+//! `InstancePre` per plugin, and a fresh `Store` + instance for every call; the host imports
+//! (`host_*`, one file per WIT interface) and the calls of the other exports (`calls`).
+//! The only crate that uses wasmtime and wasmtime-wasi.
+//!
+//! Depends on `lutetia-model`, `lutetia-db` and `lutetia-services`; never on the platform
+//! or the web layer. What it must tell the layers above (an event was published) goes
+//! through `lutetia_services::bus`.
 //!
 //! Every call runs under three limits: an epoch deadline (guest code), a Tokio timeout
 //! (host calls the guest is waiting on) and a `ResourceLimiter` (linear memory).
@@ -14,9 +20,9 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap, UpdateDeadline,
 };
 
-use crate::db::Database;
-use crate::manifest::{Capability, CapabilitySet, Manifest};
-use crate::settings::Limits;
+use lutetia_db::Database;
+use lutetia_model::manifest::{Capability, CapabilitySet, Manifest};
+use lutetia_model::settings::Limits;
 
 pub mod bindings;
 mod cache;
@@ -28,12 +34,13 @@ mod host_kv;
 mod host_log;
 mod host_mail;
 mod host_store;
+mod log_meter;
 mod scheduler;
 mod state;
 
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
 pub use calls::{Event, Job, Migration};
-pub use host_log::{LogMeter, one_log_line};
+pub use log_meter::{LogMeter, one_log_line};
 pub use scheduler::Lane;
 use state::HostState;
 
@@ -127,7 +134,7 @@ pub struct LogLimits {
 impl CallLimits {
     /// Resolves a manifest's requested limits against the host's defaults and ceilings.
     pub fn resolve(manifest: &Manifest, host: &Limits) -> CallLimits {
-        let effective = crate::quota::EffectiveLimits::of(manifest, host);
+        let effective = lutetia_model::limits::EffectiveLimits::of(manifest, host);
         let q = &effective.quotas;
         CallLimits {
             memory_mb: effective.memory_mb,
@@ -146,17 +153,17 @@ impl CallLimits {
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
     /// May use the `kv` interface, within this quota.
-    pub kv: Option<crate::manifest::KvCapability>,
+    pub kv: Option<lutetia_model::manifest::KvCapability>,
     /// May use the `store` interface, within this quota.
-    pub store: Option<crate::manifest::StoreCapability>,
+    pub store: Option<lutetia_model::manifest::StoreCapability>,
     /// May use the `files` interface, within these limits.
-    pub files: Option<crate::manifest::FilesCapability>,
+    pub files: Option<lutetia_model::manifest::FilesCapability>,
     /// May queue mail, within this rate.
-    pub mail: Option<crate::manifest::MailCapability>,
+    pub mail: Option<lutetia_model::manifest::MailCapability>,
     /// Topics it may publish and receive, and its publishing quotas.
-    pub events: crate::manifest::EventsCapability,
+    pub events: lutetia_model::manifest::EventsCapability,
     /// Its scheduled jobs.
-    pub jobs: Vec<crate::manifest::JobSpec>,
+    pub jobs: Vec<lutetia_model::manifest::JobSpec>,
 }
 
 impl Grants {
@@ -165,40 +172,40 @@ impl Grants {
     /// Quotas are the manifest's, else the host's defaults, at most the host's ceilings.
     pub fn granted(manifest: &Manifest, granted: &CapabilitySet, host: &Limits) -> Grants {
         let c = &manifest.capabilities;
-        let q = crate::quota::EffectiveLimits::of(manifest, host).quotas;
+        let q = lutetia_model::limits::EffectiveLimits::of(manifest, host).quotas;
         let has = |capability| granted.contains(&capability);
         Grants {
-            kv: (c.kv.enabled && has(Capability::Kv)).then_some(crate::manifest::KvCapability {
+            kv: (c.kv.enabled && has(Capability::Kv)).then_some(lutetia_model::manifest::KvCapability {
                 max_keys: q.kv_max_keys,
                 max_bytes: q.kv_max_bytes,
             }),
             store: c.store.as_ref().filter(|_| has(Capability::Store)).map(|_| {
-                crate::manifest::StoreCapability {
+                lutetia_model::manifest::StoreCapability {
                     max_bytes: q.store_max_bytes,
                     max_documents: q.store_max_documents,
                 }
             }),
             files: c.files.as_ref().filter(|_| has(Capability::Files)).map(|f| {
-                crate::manifest::FilesCapability {
+                lutetia_model::manifest::FilesCapability {
                     max_size: q.files_max_size,
                     max_total_bytes: q.files_max_total_bytes,
                     content_types: f.content_types.clone(),
                 }
             }),
             mail: c.mail.as_ref().filter(|_| has(Capability::Mail)).map(|_| {
-                crate::manifest::MailCapability {
+                lutetia_model::manifest::MailCapability {
                     max_per_hour: u32::try_from(q.mail_max_per_hour).unwrap_or(u32::MAX),
                 }
             }),
             events: if has(Capability::Events) {
-                crate::manifest::EventsCapability {
+                lutetia_model::manifest::EventsCapability {
                     publish: c.events.publish.clone(),
                     subscribe: c.events.subscribe.clone(),
                     max_per_minute: q.events_max_per_minute,
                     max_backlog: q.events_max_backlog,
                 }
             } else {
-                crate::manifest::EventsCapability::default()
+                lutetia_model::manifest::EventsCapability::default()
             },
             jobs: if has(Capability::Jobs) {
                 c.jobs.clone()
@@ -341,7 +348,7 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<HostState>,
     db: Database,
-    files: Option<crate::files::FileStore>,
+    files: Option<lutetia_services::files::FileStore>,
     pooling: bool,
     cache: Option<cache::CompiledCache>,
     scheduler: scheduler::Scheduler,
@@ -397,7 +404,7 @@ impl Runtime {
     }
 
     /// Gives the `files` interface its storage.
-    pub fn with_files(mut self, files: crate::files::FileStore) -> Runtime {
+    pub fn with_files(mut self, files: lutetia_services::files::FileStore) -> Runtime {
         self.files = Some(files);
         self
     }
@@ -412,7 +419,7 @@ impl Runtime {
     }
 
     /// The storage of the `files` interface, if configured.
-    pub fn files(&self) -> Option<&crate::files::FileStore> {
+    pub fn files(&self) -> Option<&lutetia_services::files::FileStore> {
         self.files.as_ref()
     }
 
@@ -449,7 +456,7 @@ impl Runtime {
 
     /// Compiles a component and lists its imports and exports.
     pub async fn interfaces(&self, id: &str, wasm: Vec<u8>) -> Result<ComponentInterfaces, RuntimeError> {
-        let sha256 = crate::registry::sha256_hex(&wasm);
+        let sha256 = lutetia_model::hash::sha256_hex(&wasm);
         let component = self.compile(id, wasm, sha256).await?;
         Ok(self.interfaces_of(&component))
     }
@@ -571,7 +578,7 @@ impl Runtime {
         &self,
         plugin: &LoadedPlugin,
         db: Database,
-        files: Option<crate::files::FileStore>,
+        files: Option<lutetia_services::files::FileStore>,
         call: impl for<'a> FnOnce(
             &'a mut Store<HostState>,
             &'a bindings::Plugin,

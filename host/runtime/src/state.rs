@@ -8,7 +8,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::PluginContext;
-use crate::db::Database;
+use lutetia_db::Database;
 
 /// What a `Store` holds for one call.
 pub struct HostState {
@@ -21,9 +21,9 @@ pub struct HostState {
     /// Memory limiter.
     pub limiter: MemoryLimiter,
     /// Storage of the `files` interface (`None`: answers `unavailable`).
-    pub files: Option<crate::files::FileStore>,
+    pub files: Option<lutetia_services::files::FileStore>,
     /// What this call logged (per-call log limits; reports drops when the call ends).
-    pub log: super::host_log::CallLog,
+    pub log: super::log_meter::CallLog,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -35,7 +35,7 @@ impl HostState {
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let limiter = MemoryLimiter::new(u64::from(plugin.limits.memory_mb) << 20);
         HostState {
-            log: super::host_log::CallLog::new(plugin.clone()),
+            log: super::log_meter::CallLog::new(plugin.clone()),
             plugin,
             db,
             stderr,

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
-use crate::db::files::FileRow;
-use crate::db::{Database, DbError};
-use crate::manifest::FilesCapability;
+use lutetia_db::files::FileRow;
+use lutetia_db::{Database, DbError};
+use lutetia_model::manifest::FilesCapability;
 
 /// Longest file name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -234,7 +234,7 @@ impl FileStore {
         })?
     }
 
-    /// Reserves the bytes, writes, records: see [`crate::db::files`].
+    /// Reserves the bytes, writes, records: see [`lutetia_db::files`].
     async fn put_reserved(
         &self,
         plugin: &str,
@@ -247,10 +247,10 @@ impl FileStore {
         let size = data.len() as u64;
         let reservation = format!(
             "{}-{}",
-            crate::events::node_id(),
+            crate::node::node_id(),
             RESERVATIONS.fetch_add(1, Ordering::Relaxed)
         );
-        let expires_at = crate::db::now_ms().saturating_add(RESERVATION_LIFETIME_MS);
+        let expires_at = lutetia_db::now_ms().saturating_add(RESERVATION_LIFETIME_MS);
         if let Err(total) = self
             .db
             .file_reserve(plugin, name, &reservation, size, max_total, expires_at)
@@ -281,7 +281,7 @@ impl FileStore {
         reservation: &str,
     ) -> Result<FileRow, FilesError> {
         let size = data.len() as u64;
-        let sha256 = crate::registry::sha256_hex(&data);
+        let sha256 = lutetia_model::hash::sha256_hex(&data);
         let dir = self.plugin_dir(plugin, true).await?;
         let target = name.to_owned();
         let staging = self.staging.clone();
@@ -304,7 +304,7 @@ impl FileStore {
             content_type,
             size: i64::try_from(size).unwrap_or(i64::MAX),
             sha256,
-            created_at: crate::db::now_ms(),
+            created_at: lutetia_db::now_ms(),
         };
         self.db.file_commit(plugin, &row, reservation).await?;
         Ok(row)

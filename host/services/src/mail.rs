@@ -13,10 +13,10 @@ use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
-use crate::db::outbox::{Enqueued, NewMessage};
-use crate::db::{Database, DbError, now_ms};
-use crate::manifest::MailCapability;
-use crate::settings::Settings;
+use lutetia_db::outbox::{Enqueued, NewMessage};
+use lutetia_db::{Database, DbError, now_ms};
+use lutetia_model::manifest::MailCapability;
+use lutetia_model::settings::Settings;
 
 /// Largest message (bodies and attachments), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
@@ -262,7 +262,7 @@ pub fn spawn_sender(settings: &Settings, db: Database) -> Option<tokio::task::Jo
         }
     };
     let max_attempts = settings.mail_max_attempts;
-    tracing::info!(smtp = %crate::db::redact(&url), "mail sender started");
+    tracing::info!(smtp = %lutetia_db::redact(&url), "mail sender started");
     Some(tokio::spawn(async move {
         loop {
             match deliver_one(&db, &transport, &from, max_attempts).await {

@@ -1,6 +1,7 @@
-//! The plugin author's toolchain: `lutetia plugin new` (scaffolding) and `lutetia plugin
-//! build` (any supported language → the one-file package). The WIT contract and the
-//! Python and JavaScript SDKs are embedded in the binary (see `host/build.rs`), so a
+//! `lutetia-toolchain`, the plugin author's toolchain: `lutetia plugin new` (scaffolding) and
+//! `lutetia plugin build` (any supported language → the one-file package). The WIT contract
+//! and the Python and JavaScript SDKs are embedded in the binary (see
+//! `host/toolchain/build.rs`), so a
 //! contributor needs only `lutetia` and the language's own tool: `cargo` (Rust),
 //! `componentize-py` (Python) or Node.js with `@bytecodealliance/componentize-js`
 //! (JavaScript).
@@ -10,11 +11,14 @@
 //! dynamic languages import every interface of their world, and the host refuses a
 //! component importing an interface that was not granted, so the full `plugin` world would
 //! make a Python plugin that asked only for `kv` uninstallable.
+//!
+//! Depends on `lutetia-model` only (manifest and package format): building a plugin needs
+//! no database, no wasmtime and no web server.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::manifest::{Manifest, ManifestError, is_valid_id};
+use lutetia_model::manifest::{Manifest, ManifestError, is_valid_id};
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
@@ -97,7 +101,7 @@ pub enum BuildError {
     },
     /// Packing the component with its manifest failed.
     #[error("cannot package the component: {0}")]
-    Package(#[from] crate::package::PackageError),
+    Package(#[from] lutetia_model::package::PackageError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BuildError + '_ {
@@ -256,7 +260,7 @@ pub async fn build_component(dir: &Path, tools: &Tools) -> Result<Component, Bui
 pub async fn build(dir: &Path, output: Option<&Path>, tools: &Tools) -> Result<Built, BuildError> {
     let started = Instant::now();
     let component = build_component(dir, tools).await?;
-    let packed = crate::package::pack(&component.bytes, &component.manifest_text)?;
+    let packed = lutetia_model::package::pack(&component.bytes, &component.manifest_text)?;
     let manifest = component.manifest;
     let package = output.map(Path::to_owned).unwrap_or_else(|| {
         dir.join("dist")
@@ -558,7 +562,7 @@ pub fn find_rust_sdk(explicit: Option<&Path>) -> Result<PathBuf, BuildError> {
         .into_iter()
         .chain(std::env::var_os("LUTETIA_RUST_SDK").map(PathBuf::from))
         .chain(std::iter::once(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins-sdk"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins-sdk"),
         ));
     for candidate in candidates {
         if candidate.join("Cargo.toml").is_file() {

@@ -20,9 +20,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use crate::lifecycle::{GrantRequest, Lifecycle, LifecycleError, Outcome, read_package};
-use crate::manifest::format_capabilities;
-use crate::runtime::LoadedPlugin;
+use lutetia_platform::lifecycle::{GrantRequest, Lifecycle, LifecycleError, Outcome, read_package};
+use lutetia_model::manifest::format_capabilities;
+use lutetia_runtime::LoadedPlugin;
 
 /// Largest package accepted.
 const MAX_PACKAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -78,7 +78,7 @@ async fn read_package_body(
     if declared.is_some_and(|n| n > MAX_PACKAGE_BYTES as u64) {
         return too_large();
     }
-    let deadline = super::body_deadline(&app.settings.http, &parts.headers, MAX_PACKAGE_BYTES);
+    let deadline = super::body_deadline(&app.platform.settings.http, &parts.headers, MAX_PACKAGE_BYTES);
     let read = http_body_util::BodyExt::collect(http_body_util::Limited::new(body, MAX_PACKAGE_BYTES));
     let bytes = match tokio::time::timeout(deadline, read).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -171,8 +171,9 @@ async fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
         ));
     };
     match app
+        .platform
         .db
-        .admin_token_exists(&crate::registry::sha256_hex(token.as_bytes()))
+        .admin_token_exists(&lutetia_model::hash::sha256_hex(token.as_bytes()))
         .await
     {
         Ok(true) => Ok(()),
@@ -194,17 +195,18 @@ async fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
 
 fn ops(app: &App) -> Lifecycle<'_> {
     Lifecycle {
-        db: &app.db,
-        runtime: &app.runtime,
-        settings: &app.settings,
+        db: &app.platform.db,
+        runtime: &app.platform.runtime,
+        settings: &app.platform.settings,
     }
 }
 
 /// Serves the change here at once, then answers.
 async fn applied(app: &App, loaded: Vec<LoadedPlugin>) {
     if let Err(e) = app
+        .platform
         .registry
-        .sync(&app.runtime, &app.db, &app.settings, loaded)
+        .sync(&app.platform.runtime, &app.platform.db, &app.platform.settings, loaded)
         .await
     {
         tracing::warn!(error = %e, "cannot apply the change now; the periodic re-check will");
@@ -257,8 +259,8 @@ async fn finish(app: &App, outcome: Outcome, status: StatusCode) -> HttpResponse
 
 /// What applies to a plugin on this host, and a warning for each ask beyond a ceiling:
 /// `{"effective_limits": {...}, "warnings": [...]}`.
-fn limits_json(app: &App, manifest: &crate::manifest::Manifest) -> Value {
-    let effective = crate::quota::EffectiveLimits::of(manifest, &app.settings.limits);
+fn limits_json(app: &App, manifest: &lutetia_model::manifest::Manifest) -> Value {
+    let effective = lutetia_model::limits::EffectiveLimits::of(manifest, &app.platform.settings.limits);
     json!({
         "effective_limits": {
             "memory_mb": effective.memory_mb,
@@ -275,7 +277,7 @@ async fn finish_install(
     app: &App,
     outcome: Outcome,
     status: StatusCode,
-    manifest: &crate::manifest::Manifest,
+    manifest: &lutetia_model::manifest::Manifest,
 ) -> HttpResponse {
     let mut body = outcome_json(&outcome);
     if let (Some(body), Value::Object(limits)) = (body.as_object_mut(), limits_json(app, manifest)) {
@@ -290,11 +292,11 @@ fn who() -> &'static str {
 }
 
 async fn list(State(app): State<Arc<App>>) -> Result<HttpResponse, ApiError> {
-    let rows = app.db.plugin_rows().await.map_err(LifecycleError::from)?;
+    let rows = app.platform.db.plugin_rows().await.map_err(LifecycleError::from)?;
     let plugins: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let served = app.registry.get(&r.id).map(|p| p.context.version.clone());
+            let served = app.platform.registry.get(&r.id).map(|p| p.context.version.clone());
             json!({
                 "id": r.id,
                 "version": r.version,
@@ -311,18 +313,19 @@ async fn list(State(app): State<Arc<App>>) -> Result<HttpResponse, ApiError> {
 
 async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<HttpResponse, ApiError> {
     let row = app
+        .platform
         .db
         .plugin_row(&id)
         .await
         .map_err(LifecycleError::from)?
         .ok_or_else(|| ApiError::from(LifecycleError::NotInstalled(id.clone())))?;
-    let versions = app.db.plugin_versions(&id).await.map_err(LifecycleError::from)?;
+    let versions = app.platform.db.plugin_versions(&id).await.map_err(LifecycleError::from)?;
     let current = versions.iter().find(|v| v.version == row.version);
     Ok(Json(json!({
         "id": row.id,
         "version": row.version,
         "enabled": row.enabled,
-        "served_version": app.registry.get(&id).map(|p| p.context.version.clone()),
+        "served_version": app.platform.registry.get(&id).map(|p| p.context.version.clone()),
         "grants": if row.grants.is_empty() { Vec::new() } else { row.grants.split(',').collect() },
         "previous_version": row.previous_version,
         "pending_version": row.pending_version,
@@ -340,6 +343,7 @@ async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Htt
 async fn inspect_package(State(app): State<Arc<App>>, body: Bytes) -> Result<HttpResponse, ApiError> {
     let info = read_package(&body)?;
     let interfaces = app
+        .platform
         .runtime
         .interfaces(&info.manifest.id, body.to_vec())
         .await
@@ -364,7 +368,7 @@ async fn install(
 ) -> Result<HttpResponse, ApiError> {
     let request = grant_request(&query(parsed)?, false)?;
     let info = read_package(&body)?;
-    if app.registry.is_from_folder(&info.manifest.id).await {
+    if app.platform.registry.is_from_folder(&info.manifest.id).await {
         return Err(ApiError(
             StatusCode::CONFLICT,
             "already_installed",

@@ -31,10 +31,10 @@ impl Layout {
     /// Compiles the built-in templates.
     pub fn new(site_name: &str) -> Result<Layout, LayoutError> {
         let mut env = Environment::new();
-        env.add_template("layout.html", include_str!("../../templates/layout.html"))?;
-        env.add_template("page.html", include_str!("../../templates/page.html"))?;
-        env.add_template("home.html", include_str!("../../templates/home.html"))?;
-        env.add_template("error.html", include_str!("../../templates/error.html"))?;
+        env.add_template("layout.html", include_str!("../templates/layout.html"))?;
+        env.add_template("page.html", include_str!("../templates/page.html"))?;
+        env.add_template("home.html", include_str!("../templates/home.html"))?;
+        env.add_template("error.html", include_str!("../templates/error.html"))?;
         Ok(Layout {
             env,
             site_name: site_name.to_owned(),

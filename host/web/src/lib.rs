@@ -1,5 +1,10 @@
-//! The HTTP layer: the connection loop, routes, body limits, what a plugin's answer may
-//! carry, page wrapping and error answers. Only this module uses axum (and hyper).
+//! `lutetia-web`, the HTTP layer: the connection loop (`serve`), routes, body limits, what a
+//! plugin's answer may carry (`headers`), page sanitising (`sanitize`) and wrapping
+//! (`layout`), error answers (`refusal`), the admin API (`admin`), and the host's start
+//! (`server`). The only crate that uses axum, hyper, tower, ammonia, html5ever and minijinja.
+//!
+//! Depends on `lutetia-model`, `lutetia-runtime` and `lutetia-platform`; nothing of the
+//! project depends on it but the command line.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,17 +23,19 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tracing::Instrument;
 
 use crate::app::App;
-use crate::manifest::Capability;
-use crate::runtime::{LoadedPlugin, Page, Reply, Request, Response};
-use crate::settings::HttpSettings;
+use lutetia_model::manifest::Capability;
+use lutetia_runtime::{LoadedPlugin, Page, Reply, Request, Response};
+use lutetia_model::settings::HttpSettings;
 use refusal::{Refusal, prefers_json};
 
 mod admin;
+pub mod app;
 mod headers;
 mod layout;
 mod refusal;
 mod sanitize;
 mod serve;
+pub mod server;
 mod site_url;
 mod upload;
 
@@ -39,6 +46,7 @@ pub use serve::serve;
 /// sends or passes on, public so that fuzz targets (and tests) can drive them without a
 /// server: the WIT request built from an HTTP request, the filter of a plugin's
 /// response headers and status, the location check, the page sanitiser.
+#[doc(hidden)]
 pub mod fuzzing {
     pub use super::headers::{
         AnswerKind, Dropped, MAX_PLUGIN_HEADER_BYTES, MAX_PLUGIN_HEADERS, ResponsePolicy, StatusRefused,
@@ -48,48 +56,6 @@ pub mod fuzzing {
     pub use super::{plugin_id_in_path, wit_request};
     /// The `http` crate's types (requests, headers), as axum re-exports them.
     pub use axum::http;
-}
-
-/// The HTTP layer's state for one host: the blocking workers that clean large pages, and
-/// how many answers of each plugin the host refused.
-#[derive(Debug)]
-pub struct HttpState {
-    pages: Arc<tokio::sync::Semaphore>,
-    refused: Mutex<HashMap<String, u64>>,
-}
-
-impl HttpState {
-    /// Sized from the `[http]` settings.
-    pub fn new(settings: &HttpSettings) -> HttpState {
-        // By default half the cores: cleaning pages never takes all of them from the
-        // requests that need none.
-        let workers = match settings.page_workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| (usize::from(n) / 2).max(1)),
-            n => n as usize,
-        };
-        HttpState {
-            pages: Arc::new(tokio::sync::Semaphore::new(workers)),
-            refused: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Answers of `plugin` the host refused since it started (invalid status, answer or
-    /// page over its limits, a redirect off-site): the plugin's count, for metrics.
-    pub fn refused_answers(&self, plugin: &str) -> u64 {
-        self.refused
-            .lock()
-            .map_or(0, |map| map.get(plugin).copied().unwrap_or(0))
-    }
-
-    /// Counts one refused answer of `plugin`; returns its new count.
-    fn charge(&self, plugin: &str) -> u64 {
-        let Ok(mut map) = self.refused.lock() else {
-            return 0;
-        };
-        let count = map.entry(plugin.to_owned()).or_insert(0);
-        *count += 1;
-        *count
-    }
 }
 
 /// Builds the router; tests and `serve` share it.
@@ -114,7 +80,7 @@ async fn bound_request(
     request: HttpRequest,
     next: axum::middleware::Next,
 ) -> HttpResponse {
-    let limit = app.settings.http.max_uri_bytes;
+    let limit = app.platform.settings.http.max_uri_bytes;
     let length = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
     if length > limit {
         tracing::info!(length, limit, "request target too long");
@@ -124,11 +90,11 @@ async fn bound_request(
 }
 
 async fn healthz(State(app): State<Arc<App>>) -> HttpResponse {
-    let db_ok = app.db.ping().await.is_ok();
+    let db_ok = app.platform.db.ping().await.is_ok();
     let body = serde_json::json!({
         "status": if db_ok { "ok" } else { "degraded" },
         "database": if db_ok { "ok" } else { "unreachable" },
-        "plugins": app.registry.list().len(),
+        "plugins": app.platform.registry.list().len(),
     });
     let status = if db_ok {
         StatusCode::OK
@@ -173,7 +139,7 @@ pub fn plugin_id_in_path(path: &str) -> Option<String> {
     let rest = path.strip_prefix("/p/")?;
     let segment = rest.split('/').next()?;
     let id = String::from_utf8(percent_decode(segment.as_bytes())).ok()?;
-    crate::manifest::is_valid_id(&id).then_some(id)
+    lutetia_model::manifest::is_valid_id(&id).then_some(id)
 }
 
 /// `%XX` sequences decoded; anything else (an invalid `%` included) kept as it is.
@@ -249,16 +215,16 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 async fn call_plugin(State(app): State<Arc<App>>, request: HttpRequest) -> HttpResponse {
     let request_id = next_request_id();
     let json = prefers_json(request.headers());
-    let plugin = plugin_id_in_path(request.uri().path()).and_then(|id| app.registry.get(&id));
+    let plugin = plugin_id_in_path(request.uri().path()).and_then(|id| app.platform.registry.get(&id));
     let Some(plugin) = plugin else {
         return Refusal::NoService.respond(&app, json, Some(&request_id));
     };
     let span = tracing::info_span!("plugin_call", plugin = %plugin.context.id, version = %plugin.context.version, request_id = %request_id);
     async move {
         let files = plugin.context.grants.files.as_ref();
-        let limit = upload::body_limit(app.settings.limits.max_body_bytes, files);
+        let limit = upload::body_limit(app.platform.settings.limits.max_body_bytes, files);
         let (parts, body) = request.into_parts();
-        let deadline = body_deadline(&app.settings.http, &parts.headers, limit);
+        let deadline = body_deadline(&app.platform.settings.http, &parts.headers, limit);
         let read = async {
             match (files, upload::multipart_boundary(&parts.headers)) {
                 (Some(grant), Some(boundary)) => {
@@ -277,7 +243,7 @@ async fn call_plugin(State(app): State<Arc<App>>, request: HttpRequest) -> HttpR
         };
         let wit_request = wit_request(&parts, body.to_vec(), &plugin.context.id, &request_id);
         let started = std::time::Instant::now();
-        let outcome = app.runtime.handle(&plugin, wit_request).await;
+        let outcome = app.platform.runtime.handle(&plugin, wit_request).await;
         let elapsed_us = started.elapsed().as_micros();
         let answer = Answer {
             app: &app,
@@ -339,7 +305,7 @@ async fn read_upload(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-    grant: &crate::manifest::FilesCapability,
+    grant: &lutetia_model::manifest::FilesCapability,
     boundary: Result<String, upload::UploadError>,
 ) -> Result<Bytes, BodyError> {
     if content_length(headers).is_some_and(|n| n > limit as u64) {
@@ -369,16 +335,17 @@ async fn plugin_file(
         return Refusal::NoFile.respond(&app, json, None);
     };
     let granted = app
+        .platform
         .registry
         .get(&plugin_id)
         .is_some_and(|p| p.context.grants.files.is_some());
-    let found = match app.runtime.files() {
+    let found = match app.platform.runtime.files() {
         Some(store) if granted => store.get(&plugin_id, &name).await,
         _ => Ok(None),
     };
     let (info, data) = match found {
         Ok(Some(found)) => found,
-        Ok(None) | Err(crate::files::FilesError::Invalid(_)) => {
+        Ok(None) | Err(lutetia_services::files::FilesError::Invalid(_)) => {
             return Refusal::NoFile.respond(&app, json, None);
         }
         Err(e) => {
@@ -544,7 +511,7 @@ impl Answer<'_> {
             Ok(status) => status,
             Err(e) => return self.refused(&e.to_string()),
         };
-        if response.body.len() > self.app.settings.limits.max_response_bytes {
+        if response.body.len() > self.app.platform.settings.limits.max_response_bytes {
             return self.refused(&format!(
                 "response of {} bytes, over limits.max-response-bytes",
                 response.body.len()
@@ -575,7 +542,7 @@ impl Answer<'_> {
             Ok(status) => status,
             Err(e) => return self.refused(&e.to_string()),
         };
-        let settings = &self.app.settings;
+        let settings = &self.app.platform.settings;
         let max = settings
             .http
             .max_page_bytes

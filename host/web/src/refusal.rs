@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response as HttpResponse};
 
 use crate::app::App;
-use crate::runtime::CallError;
+use lutetia_runtime::CallError;
 
 /// Why the host answers instead of a plugin (or instead of the plugin's answer).
 #[derive(Debug)]

@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::settings::HttpSettings;
+use lutetia_model::settings::HttpSettings;
 
 /// Serves `router` on `listener` until `stop` turns true, then waits for the connections
 /// to finish the request they are serving.

@@ -11,7 +11,7 @@ use axum::body::{Body, BodyDataStream, Bytes};
 use axum::http::{HeaderMap, header};
 use futures_util::{Stream, StreamExt};
 
-use crate::manifest::FilesCapability;
+use lutetia_model::manifest::FilesCapability;
 
 /// Room for the multipart framing (boundaries, part headers) on top of the largest file.
 pub const MULTIPART_OVERHEAD: u64 = 64 * 1024;
@@ -126,7 +126,7 @@ pub async fn read_multipart(
                 || "application/octet-stream".to_owned(),
                 |m| m.essence_str().to_owned(),
             );
-            if !crate::files::type_allowed(grant, &declared) {
+            if !lutetia_services::files::type_allowed(grant, &declared) {
                 return Err(UploadError::TypeNotAllowed(declared));
             }
         }

@@ -11,9 +11,9 @@
 
 use std::time::{Duration, Instant};
 
-/// The host's `http` folder, with only the two modules the sanitiser needs.
+/// The web crate's sources (`host/web/src`), with only the two modules the sanitiser needs.
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../host/src/http"]
+#[path = "../../../host/web/src"]
 mod http {
     pub mod sanitize;
     pub mod site_url;

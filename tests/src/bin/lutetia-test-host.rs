@@ -1,5 +1,5 @@
 //! The `lutetia` command line, as the integration tests start it.
 
 fn main() -> std::process::ExitCode {
-    lutetia::cli::main()
+    lutetia::main()
 }

@@ -1,0 +1,5 @@
+//! `bindgen!` reads `wit/` at compile time: rebuild when the contract changes.
+
+fn main() {
+    println!("cargo:rerun-if-changed=../../wit");
+}
