@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     // host/toolchain is two levels below the repository root.
-    let root = manifest_dir.ancestors().nth(2).map(Path::to_owned).unwrap_or_default();
+    let root = manifest_dir
+        .ancestors()
+        .nth(2)
+        .map(Path::to_owned)
+        .unwrap_or_default();
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
 
     let tables = [

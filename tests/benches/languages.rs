@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use lutetia_model::manifest::{Manifest, parse_capabilities};
-use lutetia_runtime::{Imports, LoadedPlugin, Request, Runtime};
 use lutetia_model::settings::Limits;
+use lutetia_runtime::{Imports, LoadedPlugin, Request, Runtime};
 use lutetia_tests::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lutetia-test-host");

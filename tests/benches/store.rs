@@ -29,7 +29,9 @@ async fn start(backend: Backend) -> Running {
         plugins_dir: Some(plugins),
         ..lutetia_model::settings::Settings::default()
     };
-    let server = lutetia_web::server::start(settings).await.expect("start the host");
+    let server = lutetia_web::server::start(settings)
+        .await
+        .expect("start the host");
     let running = Running {
         client: reqwest::Client::new(),
         url: format!("http://{}/p/store-conformance/op", server.addr),

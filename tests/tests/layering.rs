@@ -74,7 +74,14 @@ const NOT_LAYERS: &[&str] = &["lutetia-tests", "lutetia-sdk"];
 /// (package, dependency, kind) of every direct dependency of every workspace member.
 fn dependencies(manifest: &Path) -> (BTreeSet<String>, Vec<(String, String, String)>) {
     let output = Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+            "--manifest-path",
+        ])
         .arg(manifest)
         .output()
         .expect("run cargo metadata");
@@ -139,7 +146,13 @@ fn violations(members: &BTreeSet<String>, edges: &[(String, String, String)]) ->
 fn each_framework_has_one_crate_and_dependencies_run_one_way() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let (members, edges) = dependencies(&root);
-    for crate_name in ["lutetia-model", "lutetia-db", "lutetia-runtime", "lutetia-web", "lutetia"] {
+    for crate_name in [
+        "lutetia-model",
+        "lutetia-db",
+        "lutetia-runtime",
+        "lutetia-web",
+        "lutetia",
+    ] {
         assert!(members.contains(crate_name), "{crate_name} is a workspace member");
     }
     let found = violations(&members, &edges);

@@ -362,7 +362,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &settings.plugins_dir {
         anyhow::ensure!(dir.is_dir(), "plugins folder {} does not exist", dir.display());
     }
-    let server = lutetia_web::server::start(settings).await.context("cannot start")?;
+    let server = lutetia_web::server::start(settings)
+        .await
+        .context("cannot start")?;
     let addr = server.addr;
     if let Some(token) = &server.new_admin_token {
         // Shown once; only its hash is stored. Tests read this line.
@@ -370,7 +372,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     // Tests and scripts read this line to find the port.
     println!("Lutetia is serving on http://{addr}/");
-    for plugin in server.app.registry.list() {
+    for plugin in server.app.platform.registry.list() {
         println!(
             "  {} {} → http://{addr}/p/{}/",
             plugin.context.id, plugin.context.version, plugin.context.id

@@ -8,10 +8,10 @@ use anyhow::Context;
 
 use super::{CommonArgs, DevArgs, InstallArgs, NewArgs, PluginCommand, load_settings};
 use lutetia_db::Database;
-use lutetia_platform::lifecycle::{GrantRequest, Lifecycle, Outcome, read_package};
 use lutetia_model::manifest::{Manifest, format_capabilities};
-use lutetia_runtime::Runtime;
 use lutetia_model::settings::Settings;
+use lutetia_platform::lifecycle::{GrantRequest, Lifecycle, Outcome, read_package};
+use lutetia_runtime::Runtime;
 use lutetia_toolchain::{Language, Tools};
 
 /// Runs one `plugin` subcommand.
@@ -141,7 +141,10 @@ async fn with_lifecycle(
 ) -> anyhow::Result<()> {
     let (settings, db) = open(common).await?;
     let runtime = Runtime::new(&settings.limits, db.clone())?
-        .with_files(lutetia_services::files::FileStore::open(&settings.files_dir, db.clone())?)
+        .with_files(lutetia_services::files::FileStore::open(
+            &settings.files_dir,
+            db.clone(),
+        )?)
         .with_compiled_cache(&lutetia_platform::platform::compiled_cache_dir(&settings))?;
     let result = f(Lifecycle {
         db: &db,

@@ -419,7 +419,7 @@ impl Database {
 }
 
 /// Milliseconds since the Unix epoch, the timestamp format of every table.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use crate::schedule::JobSpec;
 use crate::quota::QuotaSettings;
+pub use crate::schedule::JobSpec;
 
 /// The `lutetia:plugin` WIT versions this host serves.
 pub const SUPPORTED_API_VERSIONS: &[&str] = &["0.1.0"];
@@ -745,24 +745,24 @@ pub fn is_valid_id(id: &str) -> bool {
 impl Manifest {
     /// The quotas this manifest asks for, by the same names as the settings.
     pub fn requested_quotas(&self) -> QuotaSettings {
-    let c = &self.capabilities;
-    let l = &self.limits;
-    QuotaSettings {
-        kv_max_keys: c.kv.max_keys,
-        kv_max_bytes: c.kv.max_bytes,
-        store_max_bytes: c.store.as_ref().and_then(|s| s.max_bytes),
-        store_max_documents: c.store.as_ref().and_then(|s| s.max_documents),
-        files_max_size: c.files.as_ref().and_then(|f| f.max_size),
-        files_max_total_bytes: c.files.as_ref().and_then(|f| f.max_total_bytes),
-        mail_max_per_hour: c.mail.as_ref().and_then(|m| m.max_per_hour).map(u64::from),
-        events_max_per_minute: c.events.max_per_minute,
-        events_max_backlog: c.events.max_backlog,
-        log_lines_per_call: l.log_lines_per_call,
-        log_bytes_per_call: l.log_bytes_per_call,
-        log_lines_per_minute: l.log_lines_per_minute,
-        log_bytes_per_minute: l.log_bytes_per_minute,
+        let c = &self.capabilities;
+        let l = &self.limits;
+        QuotaSettings {
+            kv_max_keys: c.kv.max_keys,
+            kv_max_bytes: c.kv.max_bytes,
+            store_max_bytes: c.store.as_ref().and_then(|s| s.max_bytes),
+            store_max_documents: c.store.as_ref().and_then(|s| s.max_documents),
+            files_max_size: c.files.as_ref().and_then(|f| f.max_size),
+            files_max_total_bytes: c.files.as_ref().and_then(|f| f.max_total_bytes),
+            mail_max_per_hour: c.mail.as_ref().and_then(|m| m.max_per_hour).map(u64::from),
+            events_max_per_minute: c.events.max_per_minute,
+            events_max_backlog: c.events.max_backlog,
+            log_lines_per_call: l.log_lines_per_call,
+            log_bytes_per_call: l.log_bytes_per_call,
+            log_lines_per_minute: l.log_lines_per_minute,
+            log_bytes_per_minute: l.log_bytes_per_minute,
+        }
     }
-}
 }
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ fn set_subscribers(plugins: &[Arc<LoadedPlugin>]) {
     lutetia_services::bus::set_subscribers(list);
 }
 
+/// Delay before attempt `attempt + 1`, after `attempt` failed ones: 1 s doubling, capped.
+pub fn backoff(attempt: u32) -> Duration {
+    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
 /// Starts the dispatcher task; it stops when `stop` turns true.
 pub fn start(app: Arc<Platform>, mut stop: watch::Receiver<bool>) {
     let node = lutetia_services::node::node_id();
@@ -111,7 +117,7 @@ async fn dispatch_pass(app: &Arc<Platform>, node: &str, slots: &Arc<Semaphore>) 
                 deliver_topic(&app.runtime, &app.db, &plugin, claim, lease).await;
                 drop(permit);
                 // Something may have been published meanwhile: look again.
-                notify_published();
+                lutetia_services::bus::notify_published();
             });
         }
     }

@@ -12,13 +12,13 @@
 
 use semver::Version;
 
+use crate::registry::operator_config;
 use lutetia_db::{Database, DbError, PluginRow, VersionRow};
+use lutetia_model::hash::sha256_hex;
 use lutetia_model::manifest::{CapabilitySet, Manifest, format_capabilities, parse_capabilities};
 use lutetia_model::package::{self, PackageError};
-use crate::registry::operator_config;
-use lutetia_model::hash::sha256_hex;
-use lutetia_runtime::{CallError, Imports, LoadedPlugin, Migration, Runtime, RuntimeError};
 use lutetia_model::settings::Settings;
+use lutetia_runtime::{CallError, Imports, LoadedPlugin, Migration, Runtime, RuntimeError};
 
 /// What the operator grants with an install, an upgrade or a `grant`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,7 +247,8 @@ impl Lifecycle<'_> {
     /// Logs each limit or quota the manifest asks beyond this host's ceiling (the ceiling
     /// applies); `plugin inspect` and `install` show the same to the operator.
     fn warn_capped(&self, manifest: &Manifest) {
-        for warning in lutetia_model::limits::EffectiveLimits::of(manifest, &self.settings.limits).warnings() {
+        for warning in lutetia_model::limits::EffectiveLimits::of(manifest, &self.settings.limits).warnings()
+        {
             tracing::warn!(plugin = %manifest.id, "{warning}");
         }
     }

@@ -63,7 +63,10 @@ impl Platform {
         let db = Database::connect(&settings.database_url).await?;
         db.migrate().await?;
         let runtime = Runtime::new(&settings.limits, db.clone())?
-            .with_files(lutetia_services::files::FileStore::open(&settings.files_dir, db.clone())?)
+            .with_files(lutetia_services::files::FileStore::open(
+                &settings.files_dir,
+                db.clone(),
+            )?)
             .with_compiled_cache(&compiled_cache_dir(&settings))?;
         let new_admin_token = ensure_admin_token(&db, &settings).await?;
         let registry = Registry::default();

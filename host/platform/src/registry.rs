@@ -8,8 +8,8 @@ use std::sync::{Arc, RwLock};
 use lutetia_db::{Database, DbError, ServedState, StoredPlugin};
 use lutetia_model::manifest::{Manifest, ManifestError, parse_capabilities};
 use lutetia_model::package::PackageError;
-use lutetia_runtime::{Imports, LoadedPlugin, Runtime, RuntimeError};
 use lutetia_model::settings::Settings;
+use lutetia_runtime::{Imports, LoadedPlugin, Runtime, RuntimeError};
 
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -313,10 +313,11 @@ pub async fn load_file(
             })?;
         (text, manifest_path.display().to_string())
     } else {
-        let embedded = lutetia_model::package::embedded_manifest(&wasm).map_err(|source| LoadError::Package {
-            path: wasm_path.to_owned(),
-            source,
-        })?;
+        let embedded =
+            lutetia_model::package::embedded_manifest(&wasm).map_err(|source| LoadError::Package {
+                path: wasm_path.to_owned(),
+                source,
+            })?;
         match embedded {
             Some(text) => (text, format!("{} (embedded manifest)", wasm_path.display())),
             None => {
@@ -339,7 +340,7 @@ pub async fn load_file(
             stem,
         });
     }
-    let sha256 = sha256_hex(&wasm);
+    let sha256 = lutetia_model::hash::sha256_hex(&wasm);
     let config = operator_config(settings, &manifest.id);
     let granted = manifest.capabilities.requested();
     Ok(runtime

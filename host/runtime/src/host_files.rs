@@ -8,8 +8,8 @@ use super::bindings::lutetia::plugin::files::{FileInfo, Host};
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
 use lutetia_db::files::FileRow;
-use lutetia_services::files::{FileStore, FilesError};
 use lutetia_model::manifest::FilesCapability;
+use lutetia_services::files::{FileStore, FilesError};
 
 /// Most files returned by one `list`.
 pub const MAX_LIST: u32 = 1000;

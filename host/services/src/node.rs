@@ -20,9 +20,3 @@ pub fn node_id() -> String {
     })
     .clone()
 }
-
-/// Delay before attempt `attempt + 1`, after `attempt` failed ones: 1 s doubling, capped.
-pub fn backoff(attempt: u32) -> Duration {
-    let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
-    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
-}

@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::App;
-use lutetia_platform::lifecycle::{GrantRequest, Lifecycle, LifecycleError, Outcome, read_package};
 use lutetia_model::manifest::format_capabilities;
+use lutetia_platform::lifecycle::{GrantRequest, Lifecycle, LifecycleError, Outcome, read_package};
 use lutetia_runtime::LoadedPlugin;
 
 /// Largest package accepted.
@@ -206,7 +206,12 @@ async fn applied(app: &App, loaded: Vec<LoadedPlugin>) {
     if let Err(e) = app
         .platform
         .registry
-        .sync(&app.platform.runtime, &app.platform.db, &app.platform.settings, loaded)
+        .sync(
+            &app.platform.runtime,
+            &app.platform.db,
+            &app.platform.settings,
+            loaded,
+        )
         .await
     {
         tracing::warn!(error = %e, "cannot apply the change now; the periodic re-check will");
@@ -292,11 +297,20 @@ fn who() -> &'static str {
 }
 
 async fn list(State(app): State<Arc<App>>) -> Result<HttpResponse, ApiError> {
-    let rows = app.platform.db.plugin_rows().await.map_err(LifecycleError::from)?;
+    let rows = app
+        .platform
+        .db
+        .plugin_rows()
+        .await
+        .map_err(LifecycleError::from)?;
     let plugins: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let served = app.platform.registry.get(&r.id).map(|p| p.context.version.clone());
+            let served = app
+                .platform
+                .registry
+                .get(&r.id)
+                .map(|p| p.context.version.clone());
             json!({
                 "id": r.id,
                 "version": r.version,
@@ -319,7 +333,12 @@ async fn show(State(app): State<Arc<App>>, Path(id): Path<String>) -> Result<Htt
         .await
         .map_err(LifecycleError::from)?
         .ok_or_else(|| ApiError::from(LifecycleError::NotInstalled(id.clone())))?;
-    let versions = app.platform.db.plugin_versions(&id).await.map_err(LifecycleError::from)?;
+    let versions = app
+        .platform
+        .db
+        .plugin_versions(&id)
+        .await
+        .map_err(LifecycleError::from)?;
     let current = versions.iter().find(|v| v.version == row.version);
     Ok(Json(json!({
         "id": row.id,

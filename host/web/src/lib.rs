@@ -6,9 +6,8 @@
 //! Depends on `lutetia-model`, `lutetia-runtime` and `lutetia-platform`; nothing of the
 //! project depends on it but the command line.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -24,8 +23,8 @@ use tracing::Instrument;
 
 use crate::app::App;
 use lutetia_model::manifest::Capability;
-use lutetia_runtime::{LoadedPlugin, Page, Reply, Request, Response};
 use lutetia_model::settings::HttpSettings;
+use lutetia_runtime::{LoadedPlugin, Page, Reply, Request, Response};
 use refusal::{Refusal, prefers_json};
 
 mod admin;
