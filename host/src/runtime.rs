@@ -638,8 +638,11 @@ impl Runtime {
         let mut message = format!("{error:#}");
         let captured = stderr.contents();
         if !captured.is_empty() {
+            // The guest wrote it: one escaped line, so it cannot forge log lines.
             message.push_str("; stderr: ");
-            message.push_str(String::from_utf8_lossy(&captured).trim_end());
+            message.push_str(&host_log::one_log_line(
+                String::from_utf8_lossy(&captured).trim_end(),
+            ));
         }
         Err(CallError::Trap(message))
     }
