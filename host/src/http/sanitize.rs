@@ -235,7 +235,8 @@ pub fn fragment(html: &str) -> Result<String, PageRefused> {
     Err(PageRefused::Unsettled { passes: MAX_PASSES })
 }
 
-fn clean_once(html: &str) -> String {
+/// One pass of ammonia (what the host did before issue 10), for tests and `scripts/sanitize-cost`.
+pub(crate) fn clean_once(html: &str) -> String {
     cleaner().clean(html).to_string()
 }
 
