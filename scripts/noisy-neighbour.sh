@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Noisy-neighbour benchmark: a well-behaved plugin route under load (wrk, 16 connections),
 # first alone, then while each hostile test plugin is hit by 4 and by 64 concurrent
-# clients. Prints one Markdown row per case: req/s and p99 of the well-behaved route, as
+# clients (a page of 1 MB to clean, a page the parser would take superlinear time on, a
+# flood of log lines among them). Prints one Markdown row per case: req/s and p99 of the well-behaved route, as
 # ratios to the baseline measured in the same run, and its non-2xx answers.
 #
 #   scripts/noisy-neighbour.sh LUTETIA_BIN PLUGINS_DIR [SECONDS]
@@ -53,8 +54,9 @@ measure() {
 # Hostile load: CLIENTS concurrent connections to URL for the whole measurement (wrk
 # with a long timeout, so spinning calls are not abandoned and re-sent).
 start_hostile() {
-    local url="$1" clients="$2"
-    wrk -t1 -c"$clients" -d"$((seconds + 5))s" --timeout 60s "$url" >"$work/hostile.out" 2>&1 &
+    local method="$1" url="$2" clients="$3"
+    printf 'wrk.method = "%s"\n' "$method" >"$work/method.lua"
+    wrk -t1 -c"$clients" -d"$((seconds + 5))s" --timeout 60s -s "$work/method.lua" "$url" >"$work/hostile.out" 2>&1 &
     hostile=$!
     sleep 1
 }
@@ -76,18 +78,21 @@ echo "| case | clients | req/s | × baseline | p99 ms | × baseline | errors |"
 echo "|---|---|---|---|---|---|---|"
 echo "| alone (baseline) | – | $base_rps | 1.00 | $base_p99 | 1.00 | $base_err |"
 
-while read -r name path; do
+while read -r name method path; do
     [ -z "$name" ] && continue
     for clients in 4 64; do
-        start_hostile "$base$path" "$clients"
+        start_hostile "$method" "$base$path" "$clients"
         read -r rps p99 err <<<"$(measure)"
         stop_hostile
         awk -v n="$name" -v c="$clients" -v r="$rps" -v br="$base_rps" -v p="$p99" -v bp="$base_p99" -v e="$err" \
             'BEGIN { printf "| %s | %s | %.0f | %.2f | %.2f | %.2f | %s |\n", n, c, r, r / br, p, p / bp, e }'
     done
 done <<'CASES'
-spin /p/hostile-cpu/spin
-host-call-loop /p/hostile-cpu/host-loop?service=config
-database-call-loop /p/hostile-cpu/host-loop?service=kv
-memory-growth /p/memory-hog/
+spin GET /p/hostile-cpu/spin
+host-call-loop GET /p/hostile-cpu/host-loop?service=config
+database-call-loop GET /p/hostile-cpu/host-loop?service=kv
+memory-growth GET /p/memory-hog/
+large-page GET /p/hostile-output/pathological?kind=ordinary&n=5000
+pathological-page GET /p/hostile-output/pathological?kind=foster&n=20000
+log-flood GET /p/hostile-cpu/host-loop?service=log
 CASES

@@ -211,7 +211,9 @@ impl Host {
             }
             None
         };
-        let base = tokio::time::timeout(Duration::from_secs(120), find_base).await;
+        // A bound, not a measured figure: a host compiling several large JavaScript
+        // components while other test hosts load the two cores has taken over 120 s.
+        let base = tokio::time::timeout(Duration::from_secs(300), find_base).await;
         let Ok(Some(base)) = base else {
             let status = child.try_wait().ok().flatten();
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -54,6 +54,27 @@ async fn wait_received(host: &Host, n: usize) -> Vec<Value> {
     }
 }
 
+/// Waits until the subscriber recorded `n` distinct events (by id): after a crash a
+/// delivery may be repeated, so `n` records are not yet `n` events.
+async fn wait_distinct(host: &Host, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let got = received(host).await;
+        let distinct: std::collections::BTreeSet<&str> =
+            got.iter().filter_map(|r| r["id"].as_str()).collect();
+        if distinct.len() >= n {
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {n} events delivered: {got:?}\nlog:\n{}",
+            distinct.len(),
+            host.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn field(record: &Value, pointer: &str) -> i64 {
     record
         .pointer(pointer)
@@ -98,7 +119,7 @@ on_both_backends! {
         // Killed as a crash would, before (or while) the events are delivered.
         host.kill().await;
         let host = Host::start(BIN, &db, &[]).await;
-        let got = wait_received(&host, 5).await;
+        let got = wait_distinct(&host, 5).await;
         // At least once: a delivery cut by the crash may be repeated, never reordered.
         let mut ids: Vec<String> = Vec::new();
         for record in &got {

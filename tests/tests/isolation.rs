@@ -1,6 +1,6 @@
-//! Isolation under attack: a plugin that burns CPU, however many calls of it run, never
-//! stops the host's own routes or another plugin from answering, and a call whose client
-//! went away is cancelled.
+//! Isolation under attack: a plugin that burns CPU or floods the log, however many calls
+//! of it run, never stops the host's own routes or another plugin from answering, and a
+//! call whose client went away is cancelled. (Pathological pages are in `http_edges`.)
 //!
 //! Every check is an ordering ("answered before any spinning call ended"), never a timing:
 //! the spinning calls of `hostile-cpu` run until their 20 s deadline, and each check must
@@ -97,6 +97,11 @@ async fn a_loop_of_host_calls_does_not_stop_the_neighbours() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_loop_of_database_calls_does_not_stop_the_neighbours() {
     neighbours_keep_answering("/p/hostile-cpu/host-loop?service=kv", 4).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_log_lines_does_not_stop_the_neighbours() {
+    neighbours_keep_answering("/p/hostile-cpu/host-loop?service=log", 4).await;
 }
 
 /// Sends a bare GET on a fresh connection and returns the connection, unread.

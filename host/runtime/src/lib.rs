@@ -642,11 +642,15 @@ impl Runtime {
         {
             return Err(CallError::Overloaded(format!("{error:#}")));
         }
-        let mut message = format!("{error:#}");
+        // One line each, escaped and bounded: wasmtime's error spans lines (the wasm
+        // backtrace), and the guest wrote its stderr, so neither may start a log line.
+        let mut message = host_log::one_log_line(&format!("{error:#}"));
         let captured = stderr.contents();
         if !captured.is_empty() {
             message.push_str("; stderr: ");
-            message.push_str(String::from_utf8_lossy(&captured).trim_end());
+            message.push_str(&host_log::one_log_line(
+                String::from_utf8_lossy(&captured).trim_end(),
+            ));
         }
         Err(CallError::Trap(message))
     }

@@ -2,12 +2,13 @@
 //!
 //! It plays the noisy neighbour of the isolation tests and benchmarks:
 //! - `GET /spin` loops on guest code until the host's deadline stops it;
-//! - `GET /host-loop?service=config|kv` loops on synchronous host calls (each a round trip
-//!   into the host, `kv` one into the database too);
+//! - `GET /host-loop?service=config|kv|log` loops on synchronous host calls (each a round
+//!   trip into the host, `kv` one into the database too, `log` a flood of log lines that
+//!   the host cuts at the per-call and per-minute limits);
 //! - `GET /burn?ms=N` computes for about N ms of its own CPU, then answers `burnt`;
 //! - `GET /ok` answers `ok` at once.
 
-use lutetia_sdk::{Plugin, Reply, Request, Response, config, kv};
+use lutetia_sdk::{Plugin, Reply, Request, Response, config, kv, log};
 
 /// The plugin.
 struct HostileCpu;
@@ -40,12 +41,19 @@ fn spin() -> ! {
 
 /// Never returns: every turn is a call into the host.
 fn host_loop(service: Option<&str>) -> ! {
-    let kv = service == Some("kv");
+    let mut n: u64 = 0;
     loop {
-        if kv {
-            let _ = std::hint::black_box(kv::get("hostile-cpu"));
-        } else {
-            let _ = std::hint::black_box(config::get("missing"));
+        match service {
+            Some("kv") => {
+                let _ = std::hint::black_box(kv::get("hostile-cpu"));
+            }
+            Some("log") => {
+                n = n.wrapping_add(1);
+                log::info(format!("flood line {n}: {}", "x".repeat(200)));
+            }
+            _ => {
+                let _ = std::hint::black_box(config::get("missing"));
+            }
         }
     }
 }
