@@ -9,8 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia::http::fuzzing::http::Request;
-use lutetia::http::fuzzing::{plugin_id_in_path, wit_request};
+use lutetia_web::fuzzing::http::Request;
+use lutetia_web::fuzzing::{plugin_id_in_path, wit_request};
 
 /// Request headers a plugin must never see: the visitor's credentials and what belongs to
 /// the connection.

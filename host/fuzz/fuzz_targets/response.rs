@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia::http::fuzzing::{
+use lutetia_web::fuzzing::{
     AnswerKind, MAX_PLUGIN_HEADER_BYTES, MAX_PLUGIN_HEADERS, ResponsePolicy, filter_headers, final_status,
     location_allowed,
 };

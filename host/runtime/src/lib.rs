@@ -644,11 +644,11 @@ impl Runtime {
         }
         // One line each, escaped and bounded: wasmtime's error spans lines (the wasm
         // backtrace), and the guest wrote its stderr, so neither may start a log line.
-        let mut message = host_log::one_log_line(&format!("{error:#}"));
+        let mut message = log_meter::one_log_line(&format!("{error:#}"));
         let captured = stderr.contents();
         if !captured.is_empty() {
             message.push_str("; stderr: ");
-            message.push_str(&host_log::one_log_line(
+            message.push_str(&log_meter::one_log_line(
                 String::from_utf8_lossy(&captured).trim_end(),
             ));
         }
