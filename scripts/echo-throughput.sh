@@ -31,13 +31,16 @@ trap cleanup EXIT
 requests_per_second() {
     local bin="$1" dir
     dir="$(mktemp -d "$work/run.XXXX")"
-    (cd "$dir" && LUTETIA_LOG=warn "$bin" serve --bind "127.0.0.1:$port" \
+    # `exec`: $! is the server itself, so `kill` stops it (not a subshell above it).
+    (cd "$dir" && LUTETIA_LOG=warn exec "$bin" serve --bind "127.0.0.1:$port" \
         --database-url "sqlite://$dir/l.db" --plugins "$plugins" >"$dir/out" 2>"$dir/log") &
     server=$!
     for _ in $(seq 1 300); do
         curl -fsS "$url" >/dev/null 2>&1 && break
         sleep 0.2
     done
+    # The answer must come from this server, not from one left on the port.
+    kill -0 "$server" 2>/dev/null || { echo "$bin did not start: $(cat "$dir/log")" >&2; exit 1; }
     # Warm-up: compiled code cached, instance pool filled.
     wrk -t2 -c16 -d2s "$url" >/dev/null
     wrk -t2 -c16 -d"${seconds}s" "$url" | awk '/^Requests\/sec:/ {print $2}'

@@ -29,7 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-(cd "$work" && LUTETIA_LOG=warn "$bin" serve --bind "127.0.0.1:$port" \
+# `exec`: $! is the server itself, so the cleanup stops it (not a subshell above it).
+(cd "$work" && LUTETIA_LOG=warn exec "$bin" serve --bind "127.0.0.1:$port" \
     --database-url "sqlite://$work/l.db" --plugins "$plugins" >"$work/serve.out" 2>"$work/serve.log") &
 server=$!
 for _ in $(seq 1 300); do
@@ -37,6 +38,7 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 curl -fsS "$good" >/dev/null
+kill -0 "$server" 2>/dev/null || { echo "$bin did not start: $(cat "$work/serve.log")" >&2; exit 1; }
 
 # wrk's summary → "req/s p99_ms non2xx"
 measure() {
