@@ -48,10 +48,15 @@ fuzz_target!(|data: &[u8]| {
             !id.is_empty()
                 && id.len() <= 63
                 && id.starts_with(|c: char| c.is_ascii_lowercase())
-                && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
             "plugin id {id:?} from path {path:?}"
         );
-        assert_eq!(plugin_id_in_path(&format!("/p/{id}/x")).as_deref(), Some(id.as_str()));
+        assert_eq!(
+            plugin_id_in_path(&format!("/p/{id}/x")).as_deref(),
+            Some(id.as_str())
+        );
     }
 
     let wit = wit_request(&parts, body.as_bytes().to_vec(), "fuzz", "req-1");
@@ -59,18 +64,33 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(wit.mount, "/p/fuzz");
     assert_eq!(wit.body, body.as_bytes());
     assert!(wit.path.starts_with('/'), "path {:?} from {path:?}", wit.path);
-    assert!(path.ends_with(&wit.path) || wit.path == "/", "path {:?} is not below {path:?}", wit.path);
+    assert!(
+        path.ends_with(&wit.path) || wit.path == "/",
+        "path {:?} is not below {path:?}",
+        wit.path
+    );
     assert_eq!(wit.query, parts.uri.query().unwrap_or(""));
     for (name, value) in &wit.headers {
         assert!(!PRIVATE.contains(&name.as_str()), "{name} reached the plugin");
-        assert_eq!(parts.headers.get_all(name.as_str()).iter().any(|v| v.as_bytes() == value.as_bytes()), true);
+        assert!(
+            parts
+                .headers
+                .get_all(name.as_str())
+                .iter()
+                .any(|v| v.as_bytes() == value.as_bytes()),
+            "{name}: {value} was not in the request"
+        );
     }
     let forwardable = parts
         .headers
         .iter()
         .filter(|(n, v)| !PRIVATE.contains(&n.as_str()) && v.to_str().is_ok())
         .count();
-    assert_eq!(wit.headers.len(), forwardable, "every other readable header is forwarded");
+    assert_eq!(
+        wit.headers.len(),
+        forwardable,
+        "every other readable header is forwarded"
+    );
     assert!(
         !wit.locale.is_empty()
             && wit.locale.len() <= 35

@@ -67,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
 
     if let Ok(status) = status_line.trim().parse::<u16>() {
         if let Ok(kept) = final_status(status) {
-            assert!((200..=599).contains(&kept.as_u16()), "status {status} kept as {kept}");
+            assert!(
+                (200..=599).contains(&kept.as_u16()),
+                "status {status} kept as {kept}"
+            );
             assert_eq!(kept.as_u16(), status);
         } else {
             assert!(!(200..=599).contains(&status), "final status {status} refused");
@@ -94,16 +97,25 @@ fuzz_target!(|data: &[u8]| {
             );
             assert!(kept.len() <= MAX_PLUGIN_HEADERS + vary_added);
             let bytes: usize = kept.iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
-            assert!(bytes <= MAX_PLUGIN_HEADER_BYTES + 16, "{bytes} bytes of headers kept");
+            assert!(
+                bytes <= MAX_PLUGIN_HEADER_BYTES + 16,
+                "{bytes} bytes of headers kept"
+            );
             for (name, value) in &kept {
                 let name = name.as_str();
                 assert!(!HOST_OWNED.contains(&name), "host-owned header {name} kept");
-                assert!(!name.starts_with("x-forwarded-") && !name.starts_with("x-accel-"), "{name} kept");
+                assert!(
+                    !name.starts_with("x-forwarded-") && !name.starts_with("x-accel-"),
+                    "{name} kept"
+                );
                 if name.starts_with("access-control-") {
                     assert!(!policy.cors.is_empty(), "{name} kept without the cors capability");
                 }
                 if kind == AnswerKind::Page {
-                    assert!(name != "content-type" && name != "content-disposition", "{name} kept on a page");
+                    assert!(
+                        name != "content-type" && name != "content-disposition",
+                        "{name} kept on a page"
+                    );
                 }
                 if name == "location" {
                     let value = value.to_str().expect("a kept location is visible ASCII");
@@ -124,9 +136,9 @@ fn lands_on_site_or_granted(location: &str, granted: &[String]) {
     };
     let origin = target.origin().ascii_serialization();
     let site = base.origin().ascii_serialization();
-    let granted_origin = granted.iter().any(|g| {
-        url::Url::parse(g).is_ok_and(|g| g.origin().ascii_serialization() == origin)
-    });
+    let granted_origin = granted
+        .iter()
+        .any(|g| url::Url::parse(g).is_ok_and(|g| g.origin().ascii_serialization() == origin));
     assert!(
         origin == site || granted_origin,
         "location {location:?} sends the visitor to {origin}"
