@@ -23,6 +23,22 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2 >&2
 fi
 
+# `toml_field FILE TABLE KEY`: a string field of a TOML file, read with a TOML parser
+# (Python's tomllib), never with a pattern that a comment or a reordered table would fool.
+toml_field() {
+    python3 - "$@" <<'PY'
+import sys, tomllib
+path, table, key = sys.argv[1:4]
+with open(path, "rb") as f:
+    data = tomllib.load(f)
+value = data.get(table, {}) if table else data
+value = value.get(key)
+if not isinstance(value, str):
+    sys.exit(f"{path}: no string `{key}`" + (f" in [{table}]" if table else ""))
+print(value)
+PY
+}
+
 dirs=("$root"/example-plugins/*/)
 if [ "$with_testing" = "--with-testing" ]; then
     dirs+=("$root"/example-plugins/testing/*/)
@@ -31,7 +47,7 @@ fi
 packages=()
 for dir in "${dirs[@]}"; do
     [ -f "$dir/plugin.toml" ] && [ -f "$dir/Cargo.toml" ] || continue
-    packages+=(-p "$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1)")
+    packages+=(-p "$(toml_field "$dir/Cargo.toml" package name)")
 done
 
 CARGO_TARGET_DIR="$wasm_target_dir" cargo build --quiet --release --target wasm32-wasip2 \
@@ -40,7 +56,7 @@ CARGO_TARGET_DIR="$wasm_target_dir" cargo build --quiet --release --target wasm3
 mkdir -p "$out"
 for dir in "${dirs[@]}"; do
     [ -f "$dir/plugin.toml" ] || continue
-    id="$(sed -n 's/^id *= *"\(.*\)".*/\1/p' "$dir/plugin.toml" | head -n 1)"
+    id="$(toml_field "$dir/plugin.toml" "" id)"
     if [ ! -f "$dir/Cargo.toml" ]; then
         if [ -n "${LUTETIA_BIN:-}" ]; then
             "$LUTETIA_BIN" plugin build "$dir" --output "$out/$id.wasm" >&2
@@ -50,7 +66,7 @@ for dir in "${dirs[@]}"; do
         fi
         continue
     fi
-    crate="$(sed -n 's/^name *= *"\(.*\)"/\1/p' "$dir/Cargo.toml" | head -n 1 | tr - _)"
+    crate="$(toml_field "$dir/Cargo.toml" package name | tr - _)"
     cp "$wasm_target_dir/wasm32-wasip2/release/$crate.wasm" "$out/$id.wasm"
     cp "$dir/plugin.toml" "$out/$id.toml"
 done
