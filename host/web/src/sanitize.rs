@@ -16,7 +16,9 @@
 //! 2. [`guard::check`] runs html5ever's tree builder once with a sink that builds
 //!    nothing and counts depth, elements and the DOM's work, 4 KiB at a time, stopping
 //!    at the first budget exceeded;
-//! 3. ammonia parses, cleans and serialises the page that passed.
+//! 3. ammonia parses, cleans and serialises the page that passed, again and again until
+//!    its output stops changing ([`fragment`]): what is sent reparses to the tree that
+//!    was checked.
 //!
 //! The work budget is proportional to the page's size, and charges each step at the
 //! depth it happens, so the tree builder's scans and the DOM's are both within it; the
@@ -28,8 +30,8 @@ use std::sync::OnceLock;
 mod guard;
 mod scan;
 
-/// Why a page was refused before it was cleaned: parsing it would cost more than its
-/// size allows.
+/// Why a page was refused: parsing it would cost more than its size allows, or its
+/// cleaned form does not settle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PageRefused {
     /// One tag has more attributes than allowed.
