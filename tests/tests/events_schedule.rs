@@ -38,37 +38,33 @@ async fn received(host: &Host) -> Vec<Value> {
 
 /// Waits until the subscriber recorded at least `n` events.
 async fn wait_received(host: &Host, n: usize) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let got = received(host).await;
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "only {} of {n} events delivered: {got:?}\nlog:\n{}",
-            got.len(),
-            host.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_counted(host, n, <[Value]>::len).await
 }
 
 /// Waits until the subscriber recorded `n` distinct events (by id): after a crash a
 /// delivery may be repeated, so `n` records are not yet `n` events.
 async fn wait_distinct(host: &Host, n: usize) -> Vec<Value> {
+    let distinct = |got: &[Value]| {
+        got.iter()
+            .filter_map(|r| r["id"].as_str())
+            .collect::<std::collections::BTreeSet<&str>>()
+            .len()
+    };
+    wait_counted(host, n, distinct).await
+}
+
+/// Polls what the subscriber recorded until `count` of it reaches `n`, within `PATIENCE`.
+async fn wait_counted(host: &Host, n: usize, count: impl Fn(&[Value]) -> usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         let got = received(host).await;
-        let distinct: std::collections::BTreeSet<&str> =
-            got.iter().filter_map(|r| r["id"].as_str()).collect();
-        if distinct.len() >= n {
+        let counted = count(&got);
+        if counted >= n {
             return got;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "only {} of {n} events delivered: {got:?}\nlog:\n{}",
-            distinct.len(),
+            "only {counted} of {n} events delivered: {got:?}\nlog:\n{}",
             host.log()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
