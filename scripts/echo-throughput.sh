@@ -20,8 +20,9 @@ command -v wrk >/dev/null || { echo "wrk is needed (apt-get install wrk)" >&2; e
 work="$(mktemp -d)"
 port=18392
 url="http://127.0.0.1:$port/p/hello/api/echo"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-host.sh"
 cleanup() {
-    [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
+    stop_host
     wait 2>/dev/null || true
     rm -rf "$work"
 }
@@ -31,22 +32,12 @@ trap cleanup EXIT
 requests_per_second() {
     local bin="$1" dir
     dir="$(mktemp -d "$work/run.XXXX")"
-    # `exec`: $! is the server itself, so `kill` stops it (not a subshell above it).
-    (cd "$dir" && LUTETIA_LOG=warn exec "$bin" serve --bind "127.0.0.1:$port" \
-        --database-url "sqlite://$dir/l.db" --plugins "$plugins" >"$dir/out" 2>"$dir/log") &
-    server=$!
-    for _ in $(seq 1 300); do
-        curl -fsS "$url" >/dev/null 2>&1 && break
-        sleep 0.2
-    done
-    # The answer must come from this server, not from one left on the port.
-    kill -0 "$server" 2>/dev/null || { echo "$bin did not start: $(cat "$dir/log")" >&2; exit 1; }
+    start_host "$bin" "$dir" "$port" "$plugins"
+    curl -fsS "$url" >/dev/null
     # Warm-up: compiled code cached, instance pool filled.
     wrk -t2 -c16 -d2s "$url" >/dev/null
     wrk -t2 -c16 -d"${seconds}s" "$url" | awk '/^Requests\/sec:/ {print $2}'
-    kill "$server"
-    wait "$server" 2>/dev/null || true
-    server=""
+    stop_host
 }
 
 echo "| round | A req/s | B req/s | B / A |"

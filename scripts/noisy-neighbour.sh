@@ -21,24 +21,17 @@ work="$(mktemp -d)"
 port=18391
 base="http://127.0.0.1:$port"
 good="$base/p/hello/api/echo"
+source "$(dirname "${BASH_SOURCE[0]}")/bench-host.sh"
 cleanup() {
-    [ -n "${server:-}" ] && kill "$server" 2>/dev/null || true
+    stop_host
     [ -n "${hostile:-}" ] && kill "$hostile" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-# `exec`: $! is the server itself, so the cleanup stops it (not a subshell above it).
-(cd "$work" && LUTETIA_LOG=warn exec "$bin" serve --bind "127.0.0.1:$port" \
-    --database-url "sqlite://$work/l.db" --plugins "$plugins" >"$work/serve.out" 2>"$work/serve.log") &
-server=$!
-for _ in $(seq 1 300); do
-    curl -fsS "$base/healthz" >/dev/null 2>&1 && break
-    sleep 0.2
-done
+start_host "$bin" "$work" "$port" "$plugins"
 curl -fsS "$good" >/dev/null
-kill -0 "$server" 2>/dev/null || { echo "$bin did not start: $(cat "$work/serve.log")" >&2; exit 1; }
 
 # wrk's summary → "req/s p99_ms non2xx"
 measure() {
