@@ -279,6 +279,9 @@ pub struct LoadedPlugin {
     pub granted: CapabilitySet,
     pre: bindings::PluginPre<HostState>,
     admission: Admission,
+    /// What one of its calls is predicted to cost: picks the lane its calls and the
+    /// host's work on its answers start in.
+    cost: Arc<scheduler::CallCost>,
 }
 
 /// Bounds the calls of one plugin: `max` running at once, `max_waiting` waiting (they hold
@@ -539,7 +542,40 @@ impl Runtime {
                 limits.max_queued_per_plugin,
                 Duration::from_millis(limits.max_queue_wait_ms),
             ),
+            cost: Arc::default(),
         })
+    }
+
+    /// Whether `plugin`'s calls, and the host's work on its answers, start in the
+    /// low-priority background lane: what its recent calls cost is over
+    /// `limits.interactive-cpu-ms` (see the `scheduler` module).
+    pub fn is_expensive(&self, plugin: &LoadedPlugin) -> bool {
+        self.scheduler.is_expensive(&plugin.cost)
+    }
+
+    /// Charges `plugin` for host work done on one of its answers in the interactive lane
+    /// (cleaning a page inline or on a page worker), so that its next answers are handled
+    /// in the background lane if that was expensive.
+    pub fn charge(&self, plugin: &LoadedPlugin, used: Duration) {
+        plugin.cost.observe(used);
+    }
+
+    /// Counts an answer of `plugin` the host refused (or a call that failed) against it:
+    /// its next calls start in the background lane for a while.
+    pub fn penalize(&self, plugin: &LoadedPlugin) {
+        plugin.cost.penalize(self.scheduler.threshold());
+    }
+
+    /// Runs the host's synchronous `work` on an answer of `plugin` in the background
+    /// lane's low-priority threads, charging the time to `plugin`: for plugins that
+    /// [`is_expensive`](Runtime::is_expensive). `None` when the work panicked or the
+    /// runtime is shutting down.
+    pub async fn background_work<T: Send + 'static>(
+        &self,
+        plugin: &LoadedPlugin,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        self.scheduler.run_work(&plugin.cost, work).await
     }
 
     /// Calls the plugin's `handler.handle` in a fresh instance, under its limits.
@@ -619,28 +655,33 @@ impl Runtime {
             let instance = pre.instantiate_async(&mut store).await?;
             call(&mut store, &instance).await
         });
-        let scheduled = self
-            .scheduler
-            .run(run, || Err(wasmtime::Error::msg("the call was cancelled")));
+        let scheduled = self.scheduler.run(&plugin.cost, run, || {
+            Err(wasmtime::Error::msg("the call was cancelled"))
+        });
         let mut watch = CancelWatch(true);
         let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, scheduled).await;
         watch.0 = false;
         let error = match outcome {
             Ok((Ok(answer), _lane)) => return Ok(answer),
             Ok((Err(error), _lane)) => error,
-            Err(_elapsed) => return Err(CallError::Timeout(limits.timeout)),
+            Err(_elapsed) => {
+                self.penalize(plugin);
+                return Err(CallError::Timeout(limits.timeout));
+            }
         };
-        if memory_hit.load(Ordering::Relaxed) {
-            return Err(CallError::MemoryExceeded(limits.memory_mb));
-        }
-        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            return Err(CallError::Timeout(limits.timeout));
-        }
         if error
             .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
             .is_some()
         {
             return Err(CallError::Overloaded(format!("{error:#}")));
+        }
+        // Every other failure is the plugin's: a trap, its deadline, its memory.
+        self.penalize(plugin);
+        if memory_hit.load(Ordering::Relaxed) {
+            return Err(CallError::MemoryExceeded(limits.memory_mb));
+        }
+        if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+            return Err(CallError::Timeout(limits.timeout));
         }
         // One line each, escaped and bounded: wasmtime's error spans lines (the wasm
         // backtrace), and the guest wrote its stderr, so neither may start a log line.

@@ -1,46 +1,155 @@
-//! Fair CPU for guest code: a two-level feedback queue.
+//! Fair CPU for guest code: a two-level feedback queue with a per-plugin cost estimate.
 //!
-//! Every call starts in the **interactive lane**: it is polled inline, on the Tokio worker
-//! that serves its connection, so a short call costs no thread hop. Guest code yields to the
-//! executor at every epoch tick (`UpdateDeadline::Yield`), so no call holds a worker for
-//! more than one tick at a time. The time the call spends being polled (guest code and the
-//! synchronous part of host calls: its CPU time, not the time it waits on the database) is
-//! counted; once it passes [`Scheduler::demote_after`], the call is **demoted**: its future
-//! is moved, between two polls, to the **background lane**, a runtime of its own whose
-//! threads run at a low OS priority ([`BACKGROUND_NICE`] on Linux). There it keeps running
-//! whenever the machine has CPU to spare, but every interactive call, the host's own routes
-//! and every other plugin's short calls take precedence: the kernel's scheduler gives a
-//! nice-10 thread about a tenth of the CPU that a nice-0 thread competing with it gets.
+//! There are two lanes:
+//! - the **interactive lane**: a call is polled inline, on the Tokio worker that serves its
+//!   connection, so a short call costs no thread hop;
+//! - the **background lane**: a runtime of its own whose threads run at a low OS priority
+//!   ([`BACKGROUND_NICE`] on Linux). There a call keeps running whenever the machine has CPU
+//!   to spare, but the host's own routes and every interactive call take precedence: the
+//!   kernel gives a nice-10 thread about a tenth of the CPU that a nice-0 thread competing
+//!   with it gets.
 //!
-//! This is the classic multi-level feedback queue of operating systems (a job that has run
-//! long loses priority to short ones), built from two pieces that already exist: Tokio's
-//! executors and the kernel's priorities. The alternative — a cooperative priority queue of
-//! our own at each epoch yield — would need its own share accounting and could still not
-//! stop a spinning guest from competing with the connection threads for the CPU.
+//! Guest code yields to the executor at every epoch tick (`UpdateDeadline::Yield`), so no
+//! call holds a worker for more than one tick at a time, and a call can change lanes
+//! between two polls. Which lane a call runs in is decided twice:
+//! - **per plugin, before the call**: each plugin has a [`CallCost`], a prediction of the CPU
+//!   one of its calls costs (guest code, the synchronous part of its host calls, and the
+//!   host's work on its answer, such as cleaning its page), updated after every call. A
+//!   plugin whose predicted cost is over the threshold starts its calls in the background
+//!   lane, and so does the host's work on its answers. A call that traps, times out or runs
+//!   out of memory, and an answer the host refuses, count as a cost over the threshold: a
+//!   plugin that floods the host with failing calls is as expensive as one that spins.
+//! - **per call, while it runs**: a call that has been polled for longer than the threshold
+//!   (its CPU time, not the time it waits on the database) is **demoted** to the background
+//!   lane, and so is a call whose plugin becomes expensive meanwhile (the other calls of a
+//!   burst move as soon as the first one has shown what they cost).
+//!
+//! The prediction rises fast (half-way up to any costlier call at once) and decays with time
+//! only (it halves every [`COST_HALF_LIFE`]), not with the number of calls: a plugin cannot
+//! make many cheap calls to bring it down and keep the expensive ones in the interactive
+//! lane, and one slow call of a well-behaved plugin (a cold cache) costs it at most a
+//! second or two in the background lane.
+//!
+//! This is the classic multi-level feedback queue of operating systems, built from two
+//! pieces that already exist: Tokio's executors and the kernel's priorities. The alternative
+//! — a cooperative priority queue of our own at each epoch yield — would need its own share
+//! accounting and could still not stop a spinning guest from competing with the connection
+//! threads for the CPU.
 //!
 //! A call whose client went away is cancelled: hyper drops the handler's future, which
 //! drops an interactive call at once and aborts a background one at its next yield point.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// A call, boxed so it can move between executors.
 pub(crate) type CallFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// How fast a plugin's predicted call cost decays: it halves every second.
+pub const COST_HALF_LIFE: Duration = Duration::from_secs(1);
+
+/// The predicted CPU cost of one call of a plugin (see the module docs).
+#[derive(Debug)]
+pub struct CallCost {
+    estimate: Mutex<Estimate>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    /// Predicted cost in microseconds, as of `at`.
+    micros: f64,
+    at: Instant,
+}
+
+impl Estimate {
+    /// The prediction decayed to `now`.
+    fn at(self, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.micros * 0.5_f64.powf(elapsed / COST_HALF_LIFE.as_secs_f64())
+    }
+}
+
+impl Default for CallCost {
+    fn default() -> Self {
+        CallCost {
+            estimate: Mutex::new(Estimate {
+                micros: 0.0,
+                at: Instant::now(),
+            }),
+        }
+    }
+}
+
+impl CallCost {
+    /// Folds the CPU used by one call, or by the host's work on one answer, into the
+    /// prediction: half-way up to it when it is costlier than predicted; a cheaper one
+    /// changes nothing (the prediction decays with time only).
+    pub fn observe(&self, used: Duration) {
+        self.raise(used.as_secs_f64() * 1e6, 0.5);
+    }
+
+    /// Counts a failed call (trap, timeout, memory exhausted) or a refused answer as a cost
+    /// of four times `threshold`: the plugin's next calls start in the background lane for
+    /// about two half-lives.
+    pub fn penalize(&self, threshold: Duration) {
+        self.raise(threshold.as_secs_f64() * 4e6, 1.0);
+    }
+
+    /// Raises the prediction to twice `threshold` at once: a call has just used
+    /// `threshold` and is not finished, so the other calls of the burst need not wait for
+    /// it to end to know they are expensive (for about a half-life).
+    fn demoted(&self, threshold: Duration) {
+        self.raise(threshold.as_secs_f64() * 2e6, 1.0);
+    }
+
+    /// Moves the prediction `weight` of the way up to `micros` if that is higher.
+    fn raise(&self, micros: f64, weight: f64) {
+        let now = Instant::now();
+        let Ok(mut estimate) = self.estimate.lock() else {
+            return;
+        };
+        let current = estimate.at(now);
+        let raised = if micros > current {
+            current + (micros - current) * weight
+        } else {
+            current
+        };
+        *estimate = Estimate {
+            micros: raised,
+            at: now,
+        };
+    }
+
+    /// The predicted cost of the plugin's next call.
+    pub fn predicted(&self) -> Duration {
+        let micros = self
+            .estimate
+            .lock()
+            .map_or(0.0, |estimate| estimate.at(Instant::now()));
+        Duration::try_from_secs_f64(micros.max(0.0) / 1e6).unwrap_or(Duration::MAX)
+    }
+}
+
 /// The two lanes guest code runs in.
 pub(crate) struct Scheduler {
-    /// Runs demoted calls; `None` only while the runtime is being dropped.
+    /// Runs demoted calls and the host's work for expensive plugins; `None` only while the
+    /// runtime is being dropped.
     background: Option<tokio::runtime::Runtime>,
-    /// Polling time after which a call is demoted.
-    demote_after: Duration,
+    /// Bounds the host's work running at once in the background lane's blocking threads.
+    background_work: Arc<tokio::sync::Semaphore>,
+    /// Polling time after which a call is demoted, and predicted cost from which a
+    /// plugin's calls start in the background lane.
+    threshold: Duration,
 }
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Scheduler")
-            .field("demote_after", &self.demote_after)
+            .field("threshold", &self.threshold)
             .finish_non_exhaustive()
     }
 }
@@ -55,15 +164,21 @@ pub(crate) struct SchedulerError(std::io::Error);
 pub enum Lane {
     /// Polled inline on the connection's worker thread.
     Interactive,
-    /// Demoted to the low-priority background lane.
+    /// Run in the low-priority background lane: demoted, or started there because its
+    /// plugin's calls are expensive.
     Background,
 }
 
 impl Scheduler {
-    /// Starts the background lane with `threads` worker threads at the lowest priority.
-    pub(crate) fn new(threads: usize, demote_after: Duration) -> Result<Scheduler, SchedulerError> {
+    /// Starts the background lane with `threads` worker threads (and as many threads for
+    /// the host's work) at a low priority.
+    pub(crate) fn new(threads: usize, threshold: Duration) -> Result<Scheduler, SchedulerError> {
+        let threads = threads.max(1);
         let background = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads.max(1))
+            .worker_threads(threads)
+            // Blocking threads are started by the same builder, so they run at the same
+            // low priority: the host's work for expensive plugins, and WASI's blocking I/O.
+            .max_blocking_threads(threads.saturating_mul(4))
             .thread_name("lutetia-background")
             .on_thread_start(lower_this_thread_priority)
             .enable_all()
@@ -71,51 +186,125 @@ impl Scheduler {
             .map_err(SchedulerError)?;
         Ok(Scheduler {
             background: Some(background),
-            demote_after,
+            background_work: Arc::new(tokio::sync::Semaphore::new(threads)),
+            threshold,
         })
     }
 
-    /// Runs `call` to completion: inline while its polling time stays under
-    /// `demote_after`, then in the background lane. Dropping the returned future cancels
-    /// the call wherever it runs. `cancelled` is the answer when the background task ends
-    /// without an answer (it panicked, or the lane is shutting down).
+    /// The polling time after which a call is demoted.
+    pub(crate) fn threshold(&self) -> Duration {
+        self.threshold
+    }
+
+    /// Whether the calls of a plugin with this cost start in the background lane.
+    pub(crate) fn is_expensive(&self, cost: &CallCost) -> bool {
+        cost.predicted() >= self.threshold
+    }
+
+    /// Runs `call` to completion and folds its polling time into `cost`: inline while its
+    /// polling time stays under the threshold and its plugin is not expensive, else in the
+    /// background lane. Dropping the returned future cancels the call wherever it runs.
+    /// `cancelled` is the answer when the background task ends without an answer (it
+    /// panicked, or the lane is shutting down).
     pub(crate) async fn run<T: Send + 'static>(
         &self,
+        cost: &Arc<CallCost>,
         call: CallFuture<'static, T>,
         cancelled: impl FnOnce() -> T,
     ) -> (T, Lane) {
-        let mut call = Some(call);
-        let mut polled = Duration::ZERO;
-        let demote_after = self.demote_after;
-        let inline = std::future::poll_fn(|cx| {
-            let Some(fut) = call.as_mut() else {
-                return Poll::Ready(None);
-            };
-            let started = Instant::now();
-            let answer = fut.as_mut().poll(cx);
-            polled += started.elapsed();
-            match answer {
-                Poll::Ready(answer) => Poll::Ready(Some(answer)),
-                Poll::Pending if polled >= demote_after => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
+        let mut call = Some(Metered {
+            call,
+            polled: Duration::ZERO,
+            cost: cost.clone(),
+        });
+        let threshold = self.threshold;
+        if !self.is_expensive(cost) {
+            let inline = std::future::poll_fn(|cx| {
+                let Some(metered) = call.as_mut() else {
+                    return Poll::Ready(None);
+                };
+                match Pin::new(&mut *metered).poll(cx) {
+                    Poll::Ready(answer) => Poll::Ready(Some(answer)),
+                    Poll::Pending if metered.polled >= threshold => {
+                        // The other calls of this plugin learn it now, not when this ends.
+                        cost.demoted(threshold);
+                        Poll::Ready(None)
+                    }
+                    Poll::Pending if cost.predicted() >= threshold => Poll::Ready(None),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await;
+            if let Some(answer) = inline {
+                return (answer, Lane::Interactive);
             }
-        })
-        .await;
-        if let Some(answer) = inline {
-            return (answer, Lane::Interactive);
         }
         let (Some(call), Some(background)) = (call, self.background.as_ref()) else {
             return (cancelled(), Lane::Background);
         };
         tracing::debug!(
-            polled_ms = polled.as_millis(),
-            "call demoted to the background lane"
+            polled_ms = call.polled.as_millis(),
+            predicted_ms = cost.predicted().as_millis(),
+            "call runs in the background lane"
         );
         let mut task = AbortOnDrop(background.spawn(call));
         match task.await_join().await {
             Some(answer) => (answer, Lane::Background),
             None => (cancelled(), Lane::Background),
         }
+    }
+
+    /// Runs the host's synchronous `work` for a plugin (cleaning its page) on one of the
+    /// background lane's blocking threads, at its low priority, and folds the time it took
+    /// into `cost`. `None` when the lane is shutting down or the work panicked.
+    pub(crate) async fn run_work<T: Send + 'static>(
+        &self,
+        cost: &Arc<CallCost>,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let background = self.background.as_ref()?;
+        let _permit = self.background_work.clone().acquire_owned().await.ok()?;
+        let cost = cost.clone();
+        let mut task = AbortOnDrop(background.spawn_blocking(move || {
+            let started = Instant::now();
+            let answer = work();
+            cost.observe(started.elapsed());
+            answer
+        }));
+        task.await_join().await
+    }
+}
+
+/// A call that adds up the time it spends being polled, and folds it into its plugin's
+/// cost when it ends or is dropped (cancelled, or aborted at its deadline).
+struct Metered<T: 'static> {
+    call: CallFuture<'static, T>,
+    polled: Duration,
+    cost: Arc<CallCost>,
+}
+
+impl<T: 'static> Future for Metered<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let started = Instant::now();
+        let answer = self.call.as_mut().poll(cx);
+        self.polled += started.elapsed();
+        answer
+    }
+}
+
+impl<T: 'static> Drop for Metered<T> {
+    fn drop(&mut self) {
+        // Dropping the call drops its store, which resets the instance's memory slot: host
+        // work the call caused, charged to it too (a plugin that dirties its whole memory
+        // on every call costs that much).
+        let started = Instant::now();
+        drop(std::mem::replace(
+            &mut self.call,
+            Box::pin(std::future::pending()),
+        ));
+        self.cost.observe(self.polled + started.elapsed());
     }
 }
 
@@ -190,7 +379,7 @@ mod tests {
             tokio::task::yield_now().await;
             7
         });
-        let (answer, lane) = scheduler.run(call, || 0).await;
+        let (answer, lane) = scheduler.run(&Arc::default(), call, || 0).await;
         assert_eq!((answer, lane), (7, Lane::Interactive));
     }
 
@@ -204,9 +393,137 @@ mod tests {
             }
             std::thread::current().name().unwrap_or("").to_owned()
         });
-        let (thread, lane) = scheduler.run(call, String::new).await;
+        let (thread, lane) = scheduler.run(&Arc::default(), call, String::new).await;
         assert_eq!(lane, Lane::Background);
         assert_eq!(thread, "lutetia-background");
+    }
+
+    #[test]
+    fn the_prediction_rises_fast_and_ignores_cheaper_calls() {
+        let cost = CallCost::default();
+        cost.observe(Duration::from_millis(100));
+        let after_one = cost.predicted();
+        assert!(
+            after_one >= Duration::from_millis(49) && after_one <= Duration::from_millis(50),
+            "half-way up at once: {after_one:?}"
+        );
+        for _ in 0..1000 {
+            cost.observe(Duration::ZERO);
+        }
+        assert!(
+            cost.predicted() >= Duration::from_millis(45),
+            "a thousand cheap calls do not bring it down, only time does: {:?}",
+            cost.predicted()
+        );
+    }
+
+    #[test]
+    fn the_prediction_halves_every_half_life() {
+        let cost = CallCost::default();
+        cost.penalize(Duration::from_millis(10));
+        let start = cost.predicted();
+        assert!(
+            start >= Duration::from_millis(39),
+            "four times the threshold: {start:?}"
+        );
+        if let Ok(mut estimate) = cost.estimate.lock() {
+            estimate.at -= COST_HALF_LIFE * 2;
+        }
+        let later = cost.predicted();
+        assert!(
+            later <= Duration::from_millis(10) && later >= Duration::from_millis(9),
+            "a quarter after two half-lives: {later:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expensive_plugin_starts_its_calls_in_the_background() {
+        let scheduler = Scheduler::new(1, Duration::from_millis(20)).expect("lane starts");
+        let cost = Arc::new(CallCost::default());
+        let short = || -> CallFuture<'static, String> {
+            Box::pin(async { std::thread::current().name().unwrap_or("").to_owned() })
+        };
+        let (_, lane) = scheduler.run(&cost, short(), String::new).await;
+        assert_eq!(lane, Lane::Interactive, "a cheap plugin's call is polled inline");
+        cost.observe(Duration::from_millis(100));
+        let (thread, lane) = scheduler.run(&cost, short(), String::new).await;
+        assert_eq!(
+            lane,
+            Lane::Background,
+            "after a 100 ms call even a short one goes to the background"
+        );
+        assert_eq!(thread, "lutetia-background");
+    }
+
+    #[tokio::test]
+    async fn a_failing_plugin_is_expensive() {
+        let scheduler = Scheduler::new(1, Duration::from_millis(20)).expect("lane starts");
+        let cost = Arc::new(CallCost::default());
+        assert!(!scheduler.is_expensive(&cost));
+        cost.penalize(scheduler.threshold());
+        assert!(scheduler.is_expensive(&cost));
+        let call: CallFuture<'static, ()> = Box::pin(async {});
+        let ((), lane) = scheduler.run(&cost, call, || ()).await;
+        assert_eq!(lane, Lane::Background);
+    }
+
+    #[tokio::test]
+    async fn a_demoted_call_makes_its_plugin_expensive_before_it_ends() {
+        let scheduler = Scheduler::new(1, Duration::from_millis(5)).expect("lane starts");
+        let cost = Arc::new(CallCost::default());
+        let (demoted_tx, demoted_rx) = tokio::sync::oneshot::channel::<()>();
+        let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+        let call: CallFuture<'static, ()> = Box::pin(async move {
+            for _ in 0..5 {
+                spin_for(Duration::from_millis(2));
+                tokio::task::yield_now().await;
+            }
+            let _ = demoted_tx.send(());
+            let _ = release_rx.await;
+        });
+        let running = scheduler.run(&cost, call, || ());
+        tokio::pin!(running);
+        tokio::select! {
+            _ = &mut running => panic!("the call ended before it was released"),
+            _ = demoted_rx => {}
+        }
+        assert!(
+            scheduler.is_expensive(&cost),
+            "the plugin's next calls start in the background while this one still runs"
+        );
+        let _ = release_tx.send(());
+        let ((), lane) = running.await;
+        assert_eq!(lane, Lane::Background);
+    }
+
+    #[tokio::test]
+    async fn host_work_runs_at_low_priority_and_is_charged() {
+        let scheduler = Scheduler::new(1, Duration::from_millis(20)).expect("lane starts");
+        let cost = Arc::new(CallCost::default());
+        let thread = scheduler
+            .run_work(&cost, || {
+                spin_for(Duration::from_millis(60));
+                std::thread::current().name().unwrap_or("").to_owned()
+            })
+            .await;
+        assert_eq!(thread.as_deref(), Some("lutetia-background"));
+        #[cfg(target_os = "linux")]
+        {
+            let nice = scheduler
+                .run_work(&cost, || {
+                    rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+                })
+                .await;
+            assert!(
+                matches!(nice, Some(Ok(n)) if n >= BACKGROUND_NICE),
+                "the work ran at the lane's priority: {nice:?}"
+            );
+        }
+        assert!(
+            scheduler.is_expensive(&cost),
+            "60 ms of work for one answer is charged to the plugin: {:?}",
+            cost.predicted()
+        );
     }
 
     #[tokio::test]
@@ -219,7 +536,7 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
-        let ((), lane) = scheduler.run(call, || ()).await;
+        let ((), lane) = scheduler.run(&Arc::default(), call, || ()).await;
         assert_eq!(lane, Lane::Interactive);
     }
 
@@ -246,7 +563,8 @@ mod tests {
                 tokio::task::yield_now().await;
             }
         });
-        let running = scheduler.run(call, || ());
+        let cost = Arc::new(CallCost::default());
+        let running = scheduler.run(&cost, call, || ());
         tokio::select! {
             _ = running => panic!("an endless call ended"),
             _ = started_rx => {}

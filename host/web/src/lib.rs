@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -484,6 +484,7 @@ impl Answer<'_> {
     fn refused(&self, reason: &str) -> HttpResponse {
         let plugin = &self.plugin.context.id;
         let refused_answers = self.app.http.charge(plugin);
+        self.app.platform.runtime.penalize(self.plugin);
         tracing::error!(%plugin, reason, refused_answers, "plugin answer refused");
         Refusal::InvalidAnswer.respond(self.app, self.json, Some(self.request_id))
     }
@@ -560,23 +561,45 @@ impl Answer<'_> {
             max_attributes: settings.http.max_page_attributes,
         };
         let plugin = self.plugin.context.id.clone();
-        let rendered = if size >= settings.http.offload_page_bytes {
+        let runtime = &self.app.platform.runtime;
+        let rendered = if runtime.is_expensive(self.plugin) {
+            // The plugin's calls or pages have been expensive: its page is cleaned at the
+            // background lane's low priority, like its calls, and charged to it.
+            let app = self.app.clone();
+            runtime
+                .background_work(self.plugin, move || {
+                    render_page(&app, &plugin, &page.title, &page.body, limits)
+                })
+                .await
+                .unwrap_or(Err(PageError::Worker))
+        } else if size >= settings.http.offload_page_bytes {
             // Cleaning is CPU work proportional to the page: on a blocking thread, a
             // bounded number at once, so connection threads keep serving meanwhile.
             match self.app.http.pages.clone().acquire_owned().await {
                 Ok(permit) => {
                     let app = self.app.clone();
-                    tokio::task::spawn_blocking(move || {
+                    let timed = tokio::task::spawn_blocking(move || {
                         let _permit = permit;
-                        render_page(&app, &plugin, &page.title, &page.body, limits)
+                        let started = Instant::now();
+                        let rendered = render_page(&app, &plugin, &page.title, &page.body, limits);
+                        (rendered, started.elapsed())
                     })
-                    .await
-                    .unwrap_or(Err(PageError::Worker))
+                    .await;
+                    match timed {
+                        Ok((rendered, used)) => {
+                            runtime.charge(self.plugin, used);
+                            rendered
+                        }
+                        Err(_) => Err(PageError::Worker),
+                    }
                 }
                 Err(_) => Err(PageError::Worker),
             }
         } else {
-            render_page(self.app, &plugin, &page.title, &page.body, limits)
+            let started = Instant::now();
+            let rendered = render_page(self.app, &plugin, &page.title, &page.body, limits);
+            runtime.charge(self.plugin, started.elapsed());
+            rendered
         };
         match rendered {
             Ok(html) => {
