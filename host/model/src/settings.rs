@@ -106,6 +106,13 @@ pub struct Limits {
     /// its pages, its failures) starts them in the background lane. Default 20: a call of
     /// a Python or JavaScript plugin costs 1–3 ms, one of a Rust plugin well under 1 ms.
     pub interactive_cpu_ms: u32,
+    /// OS priority (nice value, 1–19) of the background lane's threads on Linux. Default
+    /// 19: against a busy normal thread a nice-19 thread gets about 1.5 % of a core, so
+    /// expensive plugins cost the others almost nothing (at 10 they got about 10 %, enough
+    /// to take a fifth of a 2-core machine from the well-behaved plugins: benchmarks.md).
+    /// A site whose legitimate plugins make long calls on a machine that is always busy
+    /// may lower it to 10, so that those calls do not run into their deadline.
+    pub background_nice: u8,
     /// Longest wait, in milliseconds, of a call queued for one of its plugin's running
     /// slots; past it the call answers 503 (the visitor is not kept waiting forever).
     pub max_queue_wait_ms: u64,
@@ -256,6 +263,7 @@ impl Default for Limits {
             max_queued_per_plugin: 1024,
             keep_resident_mb: 32,
             interactive_cpu_ms: 20,
+            background_nice: 19,
             max_queue_wait_ms: 10_000,
             default_quotas: crate::quota::QuotaSettings::default(),
             max_quotas: crate::quota::QuotaSettings::default(),
@@ -394,6 +402,9 @@ impl Settings {
         }
         if l.max_queue_wait_ms == 0 || l.max_queue_wait_ms > 600_000 {
             return invalid("limits.max-queue-wait-ms", "must be between 1 and 600000");
+        }
+        if l.background_nice == 0 || l.background_nice > 19 {
+            return invalid("limits.background-nice", "must be between 1 and 19");
         }
         if l.interactive_cpu_ms == 0 || l.interactive_cpu_ms > 60_000 {
             return invalid("limits.interactive-cpu-ms", "must be between 1 and 60000");

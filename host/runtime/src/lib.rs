@@ -389,9 +389,12 @@ impl Runtime {
         .map_err(|e| RuntimeError::Engine(format!("linking lutetia:plugin: {e:#}")))?;
 
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let scheduler =
-            scheduler::Scheduler::new(cores, Duration::from_millis(u64::from(limits.interactive_cpu_ms)))
-                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let scheduler = scheduler::Scheduler::new(
+            cores,
+            Duration::from_millis(u64::from(limits.interactive_cpu_ms)),
+            i32::from(limits.background_nice),
+        )
+        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), stop_ticker.clone());
         Ok(Runtime {

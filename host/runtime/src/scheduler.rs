@@ -4,10 +4,10 @@
 //! - the **interactive lane**: a call is polled inline, on the Tokio worker that serves its
 //!   connection, so a short call costs no thread hop;
 //! - the **background lane**: a runtime of its own whose threads run at a low OS priority
-//!   ([`BACKGROUND_NICE`] on Linux). There a call keeps running whenever the machine has CPU
-//!   to spare, but the host's own routes and every interactive call take precedence: the
-//!   kernel gives a nice-10 thread about a tenth of the CPU that a nice-0 thread competing
-//!   with it gets.
+//!   (`limits.background-nice`, 19 by default, on Linux). There a call keeps running
+//!   whenever the machine has CPU to spare, but the host's own routes and every
+//!   interactive call take precedence: the kernel gives a nice-19 thread about 1.5 % of the
+//!   CPU that a nice-0 thread competing with it gets (a nice-10 one about 10 %).
 //!
 //! Guest code yields to the executor at every epoch tick (`UpdateDeadline::Yield`), so no
 //! call holds a worker for more than one tick at a time, and a call can change lanes
@@ -171,8 +171,8 @@ pub enum Lane {
 
 impl Scheduler {
     /// Starts the background lane with `threads` worker threads (and as many threads for
-    /// the host's work) at a low priority.
-    pub(crate) fn new(threads: usize, threshold: Duration) -> Result<Scheduler, SchedulerError> {
+    /// the host's work) at the low priority `nice`.
+    pub(crate) fn new(threads: usize, threshold: Duration, nice: i32) -> Result<Scheduler, SchedulerError> {
         let threads = threads.max(1);
         let background = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
@@ -180,7 +180,7 @@ impl Scheduler {
             // low priority: the host's work for expensive plugins, and WASI's blocking I/O.
             .max_blocking_threads(threads.saturating_mul(4))
             .thread_name("lutetia-background")
-            .on_thread_start(lower_this_thread_priority)
+            .on_thread_start(move || lower_this_thread_priority(nice))
             .enable_all()
             .build()
             .map_err(SchedulerError)?;
@@ -342,20 +342,14 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Nice value of the background lane's threads. Not 19: a nice-19 thread gets about 1.5 %
-/// of a core against one nice-0 thread, so any other busy process of the machine (the
-/// database, a backup) would starve long calls into their deadline; at 10 it gets about
-/// 10 %, which still leaves short calls nine tenths of the CPU.
-pub(crate) const BACKGROUND_NICE: i32 = 10;
-
 /// Gives the calling thread the background lane's priority. On Linux the nice value is per
 /// thread; elsewhere `setpriority` would lower the whole process, so the background lane
 /// is then separated by its thread count only.
-fn lower_this_thread_priority() {
+fn lower_this_thread_priority(nice: i32) {
     #[cfg(target_os = "linux")]
     {
         let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), BACKGROUND_NICE) {
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
             tracing::warn!(error = %e, "cannot lower the priority of a background-lane thread");
         }
     }
@@ -364,6 +358,9 @@ fn lower_this_thread_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The background lane's priority in these tests.
+    const BACKGROUND_NICE: i32 = 10;
 
     fn spin_for(duration: Duration) {
         let started = Instant::now();
@@ -374,7 +371,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_short_call_stays_interactive() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(50)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(50), BACKGROUND_NICE).expect("lane starts");
         let call: CallFuture<'static, u32> = Box::pin(async {
             tokio::task::yield_now().await;
             7
@@ -385,7 +382,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_that_keeps_the_cpu_is_demoted_and_finishes() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(5)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(5), BACKGROUND_NICE).expect("lane starts");
         let call: CallFuture<'static, String> = Box::pin(async {
             for _ in 0..10 {
                 spin_for(Duration::from_millis(2));
@@ -438,7 +435,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_expensive_plugin_starts_its_calls_in_the_background() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(20)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(20), BACKGROUND_NICE).expect("lane starts");
         let cost = Arc::new(CallCost::default());
         let short = || -> CallFuture<'static, String> {
             Box::pin(async { std::thread::current().name().unwrap_or("").to_owned() })
@@ -457,7 +454,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_plugin_is_expensive() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(20)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(20), BACKGROUND_NICE).expect("lane starts");
         let cost = Arc::new(CallCost::default());
         assert!(!scheduler.is_expensive(&cost));
         cost.penalize(scheduler.threshold());
@@ -469,7 +466,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_demoted_call_makes_its_plugin_expensive_before_it_ends() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(5)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(5), BACKGROUND_NICE).expect("lane starts");
         let cost = Arc::new(CallCost::default());
         let (demoted_tx, demoted_rx) = tokio::sync::oneshot::channel::<()>();
         let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
@@ -498,7 +495,7 @@ mod tests {
 
     #[tokio::test]
     async fn host_work_runs_at_low_priority_and_is_charged() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(20)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(20), BACKGROUND_NICE).expect("lane starts");
         let cost = Arc::new(CallCost::default());
         let thread = scheduler
             .run_work(&cost, || {
@@ -515,7 +512,7 @@ mod tests {
                 })
                 .await;
             assert!(
-                matches!(nice, Some(Ok(n)) if n >= BACKGROUND_NICE),
+                matches!(nice, Some(Ok(n)) if n == BACKGROUND_NICE),
                 "the work ran at the lane's priority: {nice:?}"
             );
         }
@@ -530,7 +527,7 @@ mod tests {
     async fn waiting_is_not_running() {
         // A call that sleeps for longer than the demotion threshold but uses no CPU stays
         // in the interactive lane: only polling time counts.
-        let scheduler = Scheduler::new(1, Duration::from_millis(5)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(5), BACKGROUND_NICE).expect("lane starts");
         let call: CallFuture<'static, ()> = Box::pin(async {
             for _ in 0..3 {
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -542,7 +539,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_caller_aborts_a_background_call() {
-        let scheduler = Scheduler::new(1, Duration::from_millis(1)).expect("lane starts");
+        let scheduler = Scheduler::new(1, Duration::from_millis(1), BACKGROUND_NICE).expect("lane starts");
         let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
         struct Signal(Option<tokio::sync::oneshot::Sender<()>>);
         impl Drop for Signal {
