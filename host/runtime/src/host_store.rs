@@ -9,6 +9,7 @@ use super::bindings::lutetia::plugin::store::{
 };
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
+use lutetia_services::metrics::Service;
 use lutetia_db::store::{self as db, Quota, StoreError};
 
 impl HostState {
@@ -80,11 +81,15 @@ fn document(d: db::Document) -> Document {
 
 impl Host for HostState {
     async fn get(&mut self, collection: String, id: String) -> Result<Option<Document>, Error> {
-        self.store_granted("get")?;
-        match self.db.store_get(&self.plugin.id, &collection, &id).await {
-            Ok(doc) => Ok(doc.map(document)),
-            Err(e) => Err(self.store_error("get", e)),
+        let answer = async {
+            self.store_granted("get")?;
+            match self.db.store_get(&self.plugin.id, &collection, &id).await {
+                Ok(doc) => Ok(doc.map(document)),
+                Err(e) => Err(self.store_error("get", e)),
+            }
         }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn put(
@@ -94,12 +99,16 @@ impl Host for HostState {
         body: String,
         expected_version: Option<u64>,
     ) -> Result<u64, Error> {
-        let quota = self.store_granted("put")?;
-        let done = self
-            .db
-            .store_put(&self.plugin.id, quota, &collection, &id, &body, expected_version)
-            .await;
-        done.map_err(|e| self.store_error("put", e))
+        let answer = async {
+            let quota = self.store_granted("put")?;
+            let done = self
+                .db
+                .store_put(&self.plugin.id, quota, &collection, &id, &body, expected_version)
+                .await;
+            done.map_err(|e| self.store_error("put", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn delete(
@@ -108,40 +117,52 @@ impl Host for HostState {
         id: String,
         expected_version: Option<u64>,
     ) -> Result<bool, Error> {
-        let quota = self.store_granted("delete")?;
-        let done = self
-            .db
-            .store_delete(&self.plugin.id, quota, &collection, &id, expected_version)
-            .await;
-        done.map_err(|e| self.store_error("delete", e))
+        let answer = async {
+            let quota = self.store_granted("delete")?;
+            let done = self
+                .db
+                .store_delete(&self.plugin.id, quota, &collection, &id, expected_version)
+                .await;
+            done.map_err(|e| self.store_error("delete", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn find(&mut self, q: Query) -> Result<QueryPage, Error> {
-        self.store_granted("find")?;
-        let query = db::Query {
-            collection: q.collection,
-            filters: filters(q.filters),
-            order_by: q.order_by,
-            descending: q.descending,
-            limit: q.limit,
-            cursor: q.cursor,
-        };
-        match self.db.store_find(&self.plugin.id, &query).await {
-            Ok(page) => Ok(QueryPage {
-                documents: page.documents.into_iter().map(document).collect(),
-                next_cursor: page.next_cursor,
-            }),
-            Err(e) => Err(self.store_error("find", e)),
+        let answer = async {
+            self.store_granted("find")?;
+            let query = db::Query {
+                collection: q.collection,
+                filters: filters(q.filters),
+                order_by: q.order_by,
+                descending: q.descending,
+                limit: q.limit,
+                cursor: q.cursor,
+            };
+            match self.db.store_find(&self.plugin.id, &query).await {
+                Ok(page) => Ok(QueryPage {
+                    documents: page.documents.into_iter().map(document).collect(),
+                    next_cursor: page.next_cursor,
+                }),
+                Err(e) => Err(self.store_error("find", e)),
+            }
         }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn count(&mut self, collection: String, filters_: Vec<Filter>) -> Result<u64, Error> {
-        self.store_granted("count")?;
-        let done = self
-            .db
-            .store_count(&self.plugin.id, &collection, &filters(filters_))
-            .await;
-        done.map_err(|e| self.store_error("count", e))
+        let answer = async {
+            self.store_granted("count")?;
+            let done = self
+                .db
+                .store_count(&self.plugin.id, &collection, &filters(filters_))
+                .await;
+            done.map_err(|e| self.store_error("count", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn ensure_index(
@@ -150,18 +171,22 @@ impl Host for HostState {
         fields: Vec<String>,
         unique: bool,
     ) -> Result<(), Error> {
-        self.store_granted("ensure-index")?;
-        let done = self
-            .db
-            .store_ensure_index(
-                &self.plugin.id,
-                &collection,
-                &fields,
-                unique,
-                &self.plugin.version,
-            )
-            .await;
-        done.map_err(|e| self.store_error("ensure-index", e))
+        let answer = async {
+            self.store_granted("ensure-index")?;
+            let done = self
+                .db
+                .store_ensure_index(
+                    &self.plugin.id,
+                    &collection,
+                    &fields,
+                    unique,
+                    &self.plugin.version,
+                )
+                .await;
+            done.map_err(|e| self.store_error("ensure-index", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn transaction(
@@ -169,49 +194,53 @@ impl Host for HostState {
         preconditions: Vec<Precondition>,
         writes: Vec<Write>,
     ) -> Result<Vec<u64>, Error> {
-        let quota = self.store_granted("transaction")?;
-        let preconditions: Vec<db::Precondition> = preconditions
-            .into_iter()
-            .map(|p| match p {
-                Precondition::Absent(r) => db::Precondition::Absent {
-                    collection: r.collection,
-                    id: r.id,
-                },
-                Precondition::AtVersion((r, version)) => db::Precondition::AtVersion {
-                    collection: r.collection,
-                    id: r.id,
-                    version,
-                },
-                Precondition::CountBelow((collection, list, below)) => db::Precondition::CountBelow {
-                    collection,
-                    filters: filters(list),
-                    below,
-                },
-            })
-            .collect();
-        let writes: Vec<db::Write> = writes
-            .into_iter()
-            .map(|w| match w {
-                Write::Put(p) => db::Write::Put {
-                    collection: p.collection,
-                    id: p.id,
-                    body: p.body,
-                    expected_version: p.expected_version,
-                },
-                Write::Delete(r) => db::Write::Delete {
-                    collection: r.collection,
-                    id: r.id,
-                    expected_version: None,
-                },
-            })
-            .collect();
-        let done = self
-            .db
-            .store_transaction(&self.plugin.id, quota, &preconditions, &writes)
-            .await;
-        match done {
-            Ok(written) => Ok(written.into_iter().map(|w| w.version).collect()),
-            Err(e) => Err(self.store_error("transaction", e)),
+        let answer = async {
+            let quota = self.store_granted("transaction")?;
+            let preconditions: Vec<db::Precondition> = preconditions
+                .into_iter()
+                .map(|p| match p {
+                    Precondition::Absent(r) => db::Precondition::Absent {
+                        collection: r.collection,
+                        id: r.id,
+                    },
+                    Precondition::AtVersion((r, version)) => db::Precondition::AtVersion {
+                        collection: r.collection,
+                        id: r.id,
+                        version,
+                    },
+                    Precondition::CountBelow((collection, list, below)) => db::Precondition::CountBelow {
+                        collection,
+                        filters: filters(list),
+                        below,
+                    },
+                })
+                .collect();
+            let writes: Vec<db::Write> = writes
+                .into_iter()
+                .map(|w| match w {
+                    Write::Put(p) => db::Write::Put {
+                        collection: p.collection,
+                        id: p.id,
+                        body: p.body,
+                        expected_version: p.expected_version,
+                    },
+                    Write::Delete(r) => db::Write::Delete {
+                        collection: r.collection,
+                        id: r.id,
+                        expected_version: None,
+                    },
+                })
+                .collect();
+            let done = self
+                .db
+                .store_transaction(&self.plugin.id, quota, &preconditions, &writes)
+                .await;
+            match done {
+                Ok(written) => Ok(written.into_iter().map(|w| w.version).collect()),
+                Err(e) => Err(self.store_error("transaction", e)),
+            }
         }
+        .await;
+        self.counted(Service::Store, answer)
     }
 }
