@@ -506,7 +506,10 @@ async fn metrics_count_each_outcome_and_do_not_grow_with_paths() {
     let db = TestDb::new(Backend::Sqlite).await;
     let plugins = plugins_subset(db.dir(), &["trap", "spin", "memory-hog"], None);
     let host = Host::start_with_plugins(BIN, &db, &plugins, &[]).await;
-    let token = host.admin_token.clone().expect("the first start prints the admin token");
+    let token = host
+        .admin_token
+        .clone()
+        .expect("the first start prints the admin token");
 
     // Like the admin API: the admin token, or 401 in JSON.
     for wrong in [None, Some("lut_not-the-token")] {
@@ -540,7 +543,10 @@ async fn metrics_count_each_outcome_and_do_not_grow_with_paths() {
 
     let (status, content_type, text) = scrape(&host, Some(&token)).await;
     assert_eq!(status, 200, "{text}");
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     let found = samples(&text);
     let calls = |plugin: &str, outcome: &str| {
         found
@@ -578,11 +584,20 @@ async fn metrics_count_each_outcome_and_do_not_grow_with_paths() {
             .cloned()
             .unwrap_or_else(|| panic!("no {series} in\n{text}"))
     };
-    assert_eq!(sample("lutetia_plugin_call_duration_seconds_count{plugin=\"trap\"}"), "5");
+    assert_eq!(
+        sample("lutetia_plugin_call_duration_seconds_count{plugin=\"trap\"}"),
+        "5"
+    );
     assert_eq!(sample("lutetia_plugin_instances_in_use{plugin=\"spin\"}"), "0");
     assert_eq!(sample("lutetia_plugin_calls_queued{plugin=\"spin\"}"), "0");
-    assert_eq!(sample("lutetia_http_requests_total{kind=\"plugin\",status=\"2xx\"}"), "3");
-    assert_eq!(sample("lutetia_http_requests_total{kind=\"plugin\",status=\"5xx\"}"), "5");
+    assert_eq!(
+        sample("lutetia_http_requests_total{kind=\"plugin\",status=\"2xx\"}"),
+        "3"
+    );
+    assert_eq!(
+        sample("lutetia_http_requests_total{kind=\"plugin\",status=\"5xx\"}"),
+        "5"
+    );
     // This scrape's connection at least (the client may keep others open).
     let open: u64 = sample("lutetia_http_open_connections").parse().expect("a count");
     assert!(open >= 1, "{text}");
@@ -599,9 +614,17 @@ async fn metrics_count_each_outcome_and_do_not_grow_with_paths() {
     let log = host.log_with(&format!("request_id={id}")).await;
     let line = log
         .lines()
-        .find(|line| line.contains(" access: ") && line.split(' ').any(|field| field == format!("request_id={id}")))
+        .find(|line| {
+            line.contains(" access: ") && line.split(' ').any(|field| field == format!("request_id={id}"))
+        })
         .unwrap_or_else(|| panic!("no access line for {id}:\n{log}"));
-    for field in ["method=GET", "route=/p/{plugin}/ ", "status=500", "plugin=trap", "duration_ms="] {
+    for field in [
+        "method=GET",
+        "route=/p/{plugin}/ ",
+        "status=500",
+        "plugin=trap",
+        "duration_ms=",
+    ] {
         assert!(line.contains(field), "{field} in {line}");
     }
 
@@ -635,7 +658,10 @@ async fn metrics_count_each_outcome_and_do_not_grow_with_paths() {
     for fragment in ["x/", "nowhere", "no-such", "probe", "q="] {
         assert!(!text.contains(fragment), "{fragment} in\n{text}");
     }
-    assert_eq!(after["lutetia_http_requests_total{kind=\"unmatched\",status=\"4xx\"}"], "41");
+    assert_eq!(
+        after["lutetia_http_requests_total{kind=\"unmatched\",status=\"4xx\"}"],
+        "41"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -686,22 +712,38 @@ async fn json_logs_carry_the_access_line_and_metrics_can_be_public() {
     // Public by configuration: no token needed.
     let (status, content_type, text) = scrape(&host, None).await;
     assert_eq!(status, 200, "{text}");
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     let found = samples(&text);
     let kv_ops: u64 = found["lutetia_service_operations_total{plugin=\"hello\",service=\"kv\"}"]
         .parse()
         .expect("a count");
     assert!(kv_ops >= 1, "{text}");
-    assert_eq!(found["lutetia_plugin_calls_total{plugin=\"hello\",outcome=\"trap\"}"], "0");
+    assert_eq!(
+        found["lutetia_plugin_calls_total{plugin=\"hello\",outcome=\"trap\"}"],
+        "0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_access_log_and_metrics_can_be_switched_off() {
     let db = TestDb::new(Backend::Sqlite).await;
     let config = db.dir().join("lutetia.toml");
-    std::fs::write(&config, "[http]\naccess-log = false\n[metrics]\nenabled = false\n").expect("write config");
+    std::fs::write(
+        &config,
+        "[http]\naccess-log = false\n[metrics]\nenabled = false\n",
+    )
+    .expect("write config");
     let plugins = plugins_subset(db.dir(), &["trap"], None);
-    let host = Host::start_with_plugins(BIN, &db, &plugins, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let host = Host::start_with_plugins(
+        BIN,
+        &db,
+        &plugins,
+        &["--config", config.to_str().expect("utf-8 path")],
+    )
+    .await;
     let token = host.admin_token.clone().expect("admin token");
     let (status, _, _) = scrape(&host, Some(&token)).await;
     assert_eq!(status, 404);

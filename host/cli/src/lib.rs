@@ -299,7 +299,9 @@ fn init_tracing() -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard>
         .finish(std::io::stderr());
     let dropped = writer.error_counter();
     lutetia_services::metrics::count_dropped_log_lines(move || dropped.dropped_lines() as u64);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
     let _ = if json {
         builder.json().flatten_event(true).try_init()
     } else {

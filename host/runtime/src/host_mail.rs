@@ -4,14 +4,15 @@
 use super::bindings::lutetia::plugin::mail::{Host, Message};
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use lutetia_services::metrics::Service;
 use lutetia_services::mail::{MailError, OutgoingAttachment, OutgoingMessage};
+use lutetia_services::metrics::Service;
 
 impl Host for HostState {
     async fn send(&mut self, message: Message) -> Result<String, Error> {
-        let answer = async {
-            let Some(grant) = self.plugin.grants.mail.clone() else {
-                tracing::warn!(plugin = %self.plugin.id, "denied: mail capability not granted");
+        let state = &mut *self;
+        let answer = async move {
+            let Some(grant) = state.plugin.grants.mail.clone() else {
+                tracing::warn!(plugin = %state.plugin.id, "denied: mail capability not granted");
                 return Err(Error::Denied);
             };
             let outgoing = OutgoingMessage {
@@ -31,15 +32,15 @@ impl Host for HostState {
                     })
                     .collect(),
             };
-            match lutetia_services::mail::enqueue(&self.db, &self.plugin.id, &grant, &outgoing).await {
+            match lutetia_services::mail::enqueue(&state.db, &state.plugin.id, &grant, &outgoing).await {
                 Ok(id) => Ok(id),
                 Err(MailError::Invalid(m)) => Err(Error::Invalid(m)),
                 Err(MailError::QuotaExceeded(m)) => {
-                    tracing::info!(plugin = %self.plugin.id, reason = %m, "mail quota exceeded");
+                    tracing::info!(plugin = %state.plugin.id, reason = %m, "mail quota exceeded");
                     Err(Error::QuotaExceeded)
                 }
                 Err(e) => {
-                    tracing::error!(plugin = %self.plugin.id, error = %e, "outbox error");
+                    tracing::error!(plugin = %state.plugin.id, error = %e, "outbox error");
                     Err(Error::Unavailable(
                         "the mail outbox is temporarily unavailable".into(),
                     ))

@@ -9,8 +9,8 @@ use super::bindings::lutetia::plugin::store::{
 };
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
-use lutetia_services::metrics::Service;
 use lutetia_db::store::{self as db, Quota, StoreError};
+use lutetia_services::metrics::Service;
 
 impl HostState {
     /// The quota when the plugin was granted the store, `denied` otherwise.
@@ -81,11 +81,12 @@ fn document(d: db::Document) -> Document {
 
 impl Host for HostState {
     async fn get(&mut self, collection: String, id: String) -> Result<Option<Document>, Error> {
-        let answer = async {
-            self.store_granted("get")?;
-            match self.db.store_get(&self.plugin.id, &collection, &id).await {
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("get")?;
+            match state.db.store_get(&state.plugin.id, &collection, &id).await {
                 Ok(doc) => Ok(doc.map(document)),
-                Err(e) => Err(self.store_error("get", e)),
+                Err(e) => Err(state.store_error("get", e)),
             }
         }
         .await;
@@ -99,13 +100,14 @@ impl Host for HostState {
         body: String,
         expected_version: Option<u64>,
     ) -> Result<u64, Error> {
-        let answer = async {
-            let quota = self.store_granted("put")?;
-            let done = self
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.store_granted("put")?;
+            let done = state
                 .db
-                .store_put(&self.plugin.id, quota, &collection, &id, &body, expected_version)
+                .store_put(&state.plugin.id, quota, &collection, &id, &body, expected_version)
                 .await;
-            done.map_err(|e| self.store_error("put", e))
+            done.map_err(|e| state.store_error("put", e))
         }
         .await;
         self.counted(Service::Store, answer)
@@ -117,21 +119,23 @@ impl Host for HostState {
         id: String,
         expected_version: Option<u64>,
     ) -> Result<bool, Error> {
-        let answer = async {
-            let quota = self.store_granted("delete")?;
-            let done = self
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.store_granted("delete")?;
+            let done = state
                 .db
-                .store_delete(&self.plugin.id, quota, &collection, &id, expected_version)
+                .store_delete(&state.plugin.id, quota, &collection, &id, expected_version)
                 .await;
-            done.map_err(|e| self.store_error("delete", e))
+            done.map_err(|e| state.store_error("delete", e))
         }
         .await;
         self.counted(Service::Store, answer)
     }
 
     async fn find(&mut self, q: Query) -> Result<QueryPage, Error> {
-        let answer = async {
-            self.store_granted("find")?;
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("find")?;
             let query = db::Query {
                 collection: q.collection,
                 filters: filters(q.filters),
@@ -140,12 +144,12 @@ impl Host for HostState {
                 limit: q.limit,
                 cursor: q.cursor,
             };
-            match self.db.store_find(&self.plugin.id, &query).await {
+            match state.db.store_find(&state.plugin.id, &query).await {
                 Ok(page) => Ok(QueryPage {
                     documents: page.documents.into_iter().map(document).collect(),
                     next_cursor: page.next_cursor,
                 }),
-                Err(e) => Err(self.store_error("find", e)),
+                Err(e) => Err(state.store_error("find", e)),
             }
         }
         .await;
@@ -153,13 +157,14 @@ impl Host for HostState {
     }
 
     async fn count(&mut self, collection: String, filters_: Vec<Filter>) -> Result<u64, Error> {
-        let answer = async {
-            self.store_granted("count")?;
-            let done = self
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("count")?;
+            let done = state
                 .db
-                .store_count(&self.plugin.id, &collection, &filters(filters_))
+                .store_count(&state.plugin.id, &collection, &filters(filters_))
                 .await;
-            done.map_err(|e| self.store_error("count", e))
+            done.map_err(|e| state.store_error("count", e))
         }
         .await;
         self.counted(Service::Store, answer)
@@ -171,19 +176,20 @@ impl Host for HostState {
         fields: Vec<String>,
         unique: bool,
     ) -> Result<(), Error> {
-        let answer = async {
-            self.store_granted("ensure-index")?;
-            let done = self
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("ensure-index")?;
+            let done = state
                 .db
                 .store_ensure_index(
-                    &self.plugin.id,
+                    &state.plugin.id,
                     &collection,
                     &fields,
                     unique,
-                    &self.plugin.version,
+                    &state.plugin.version,
                 )
                 .await;
-            done.map_err(|e| self.store_error("ensure-index", e))
+            done.map_err(|e| state.store_error("ensure-index", e))
         }
         .await;
         self.counted(Service::Store, answer)
@@ -194,8 +200,9 @@ impl Host for HostState {
         preconditions: Vec<Precondition>,
         writes: Vec<Write>,
     ) -> Result<Vec<u64>, Error> {
-        let answer = async {
-            let quota = self.store_granted("transaction")?;
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.store_granted("transaction")?;
             let preconditions: Vec<db::Precondition> = preconditions
                 .into_iter()
                 .map(|p| match p {
@@ -231,13 +238,13 @@ impl Host for HostState {
                     },
                 })
                 .collect();
-            let done = self
+            let done = state
                 .db
-                .store_transaction(&self.plugin.id, quota, &preconditions, &writes)
+                .store_transaction(&state.plugin.id, quota, &preconditions, &writes)
                 .await;
             match done {
                 Ok(written) => Ok(written.into_iter().map(|w| w.version).collect()),
-                Err(e) => Err(self.store_error("transaction", e)),
+                Err(e) => Err(state.store_error("transaction", e)),
             }
         }
         .await;

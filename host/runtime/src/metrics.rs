@@ -79,10 +79,7 @@ impl LoadedPlugin {
         PluginLoad {
             plugin: self.context.id.clone(),
             in_use: self.admission.max.saturating_sub(free) as u64,
-            queued: self
-                .admission
-                .waiting
-                .load(std::sync::atomic::Ordering::Relaxed) as u64,
+            queued: self.admission.waiting.load(std::sync::atomic::Ordering::Relaxed) as u64,
         }
     }
 }
@@ -101,7 +98,9 @@ fn error_kind(error: &Error) -> ServiceError {
 
 impl HostState {
     /// Counts one operation of `service` by this call's plugin, and its error if any;
-    /// returns `answer` unchanged.
+    /// returns `answer` unchanged. Each host function runs its body as an `async move`
+    /// block over `&mut *self` and hands the result here (a block borrowing `self` shared
+    /// would need `HostState: Sync`, which WASI's context is not).
     pub(crate) fn counted<T>(&self, service: Service, answer: Result<T, Error>) -> Result<T, Error> {
         let error = answer.as_ref().err().map(error_kind);
         self.plugin.metrics.service(service, error);
@@ -134,9 +133,15 @@ mod tests {
         );
         let failed = |error| outcome::<Reply>(&Err(error));
         assert_eq!(failed(CallError::Trap("x".into())), CallOutcome::Trap);
-        assert_eq!(failed(CallError::Timeout(Duration::from_secs(1))), CallOutcome::Timeout);
+        assert_eq!(
+            failed(CallError::Timeout(Duration::from_secs(1))),
+            CallOutcome::Timeout
+        );
         assert_eq!(failed(CallError::MemoryExceeded(16)), CallOutcome::Memory);
-        assert_eq!(failed(CallError::Overloaded("full".into())), CallOutcome::Overloaded);
+        assert_eq!(
+            failed(CallError::Overloaded("full".into())),
+            CallOutcome::Overloaded
+        );
     }
 
     fn count(metrics: &lutetia_services::metrics::Metrics, outcome: &str) -> String {

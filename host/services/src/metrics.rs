@@ -385,7 +385,10 @@ impl Metrics {
     /// The text of every series, with the per-plugin gauges set from `plugins` (the
     /// plugins served now: a plugin no longer served has no gauge).
     pub fn render(&self, plugins: &[PluginLoad]) -> Result<String, std::fmt::Error> {
-        let _one = self.scrape.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _one = self
+            .scrape
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.in_use.clear();
         self.queued.clear();
         for load in plugins {
@@ -509,7 +512,9 @@ mod tests {
         hello.call(CallOutcome::Trap, Some(Duration::from_millis(700)));
         hello.call(CallOutcome::Cancelled, None);
         // A second version of the plugin shares the counters.
-        metrics.plugin("hello").call(CallOutcome::Timeout, Some(Duration::from_secs(2)));
+        metrics
+            .plugin("hello")
+            .call(CallOutcome::Timeout, Some(Duration::from_secs(2)));
         let text = metrics.render(&[]).expect("renders");
         let count = |outcome: &str| {
             value(
@@ -524,7 +529,11 @@ mod tests {
         assert_eq!(count("memory").as_deref(), Some("0"));
         // Four calls ended; the cancelled one has no duration.
         assert_eq!(
-            value(&text, "lutetia_plugin_call_duration_seconds_count{plugin=\"hello\"}").as_deref(),
+            value(
+                &text,
+                "lutetia_plugin_call_duration_seconds_count{plugin=\"hello\"}"
+            )
+            .as_deref(),
             Some("4")
         );
         assert_eq!(
@@ -557,7 +566,11 @@ mod tests {
         };
         let text = metrics.render(std::slice::from_ref(&load)).expect("renders");
         let expect = |series: &str, expected: &str| {
-            assert_eq!(value(&text, series).as_deref(), Some(expected), "{series} in\n{text}");
+            assert_eq!(
+                value(&text, series).as_deref(),
+                Some(expected),
+                "{series} in\n{text}"
+            );
         };
         expect(
             &format!("lutetia_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION")),
@@ -576,14 +589,20 @@ mod tests {
             "1",
         );
         expect("lutetia_http_requests_total{kind=\"plugin\",status=\"2xx\"}", "2");
-        expect("lutetia_http_requests_total{kind=\"unmatched\",status=\"4xx\"}", "1");
+        expect(
+            "lutetia_http_requests_total{kind=\"unmatched\",status=\"4xx\"}",
+            "1",
+        );
         expect("lutetia_http_open_connections", "1");
         expect("lutetia_plugin_instances_in_use{plugin=\"files-demo\"}", "3");
         expect("lutetia_plugin_calls_queued{plugin=\"files-demo\"}", "7");
         drop(connection);
         // A plugin no longer served loses its gauges (its counters stay).
         let text = metrics.render(&[]).expect("renders");
-        assert_eq!(value(&text, "lutetia_http_open_connections").as_deref(), Some("0"));
+        assert_eq!(
+            value(&text, "lutetia_http_open_connections").as_deref(),
+            Some("0")
+        );
         assert!(!text.contains("lutetia_plugin_instances_in_use{"), "{text}");
         assert!(text.contains("lutetia_service_operations_total{plugin=\"files-demo\""));
     }
