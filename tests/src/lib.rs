@@ -143,7 +143,14 @@ pub struct Host {
     /// The admin API token it printed at start (the first start on a database only).
     pub admin_token: Option<String>,
     child: Child,
-    log: Arc<Mutex<String>>,
+    log: Arc<Mutex<Log>>,
+}
+
+/// What the host wrote to stderr, and when it last wrote.
+#[derive(Debug)]
+struct Log {
+    text: String,
+    last: std::time::Instant,
 }
 
 impl Host {
@@ -185,15 +192,21 @@ impl Host {
             .stderr(Stdio::piped())
             .kill_on_drop(true);
         let mut child = command.spawn().expect("start the lutetia binary");
-        let log = Arc::new(Mutex::new(String::new()));
+        let log = Arc::new(Mutex::new(Log {
+            text: String::new(),
+            last: std::time::Instant::now(),
+        }));
         let stderr = child.stderr.take().expect("piped stderr");
+        let stderr = std::fs::File::from(stderr.into_owned_fd().expect("stderr descriptor"));
         let sink = log.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
+        // A thread of its own, so that it reads while a test thread waits in `log()`.
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+                let Ok(line) = line else { break };
                 if let Ok(mut log) = sink.lock() {
-                    log.push_str(&line);
-                    log.push('\n');
+                    log.text.push_str(&line);
+                    log.text.push('\n');
+                    log.last = std::time::Instant::now();
                 }
             }
         });
@@ -219,7 +232,7 @@ impl Host {
             tokio::time::sleep(Duration::from_millis(200)).await;
             panic!(
                 "lutetia did not start (exit status {status:?}); log:\n{}",
-                log.lock().map(|l| l.clone()).unwrap_or_default()
+                log.lock().map(|l| l.text.clone()).unwrap_or_default()
             );
         };
         // Keep draining stdout so the process never blocks on a full pipe.
@@ -250,9 +263,30 @@ impl Host {
         (status, response.text().await.expect("body"))
     }
 
-    /// What the host has logged so far.
+    /// What the host has logged so far, once nothing new has arrived for 50 ms (waiting
+    /// 50 ms at least, 500 ms at most): the host writes its log from a thread of its own,
+    /// so a line it logged before answering may reach the pipe just after the answer. To
+    /// wait for one line, use [`Host::log_with`].
     pub fn log(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+        const QUIET: Duration = Duration::from_millis(50);
+        let started = std::time::Instant::now();
+        loop {
+            let (text, last) = self
+                .log
+                .lock()
+                .map_or_else(|_| (String::new(), started), |l| (l.text.clone(), l.last));
+            let waited = started.elapsed();
+            let settled = waited >= QUIET && last.elapsed() >= QUIET;
+            if settled || waited >= Duration::from_millis(500) {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// What the host has logged so far, as it is now.
+    fn log_now(&self) -> String {
+        self.log.lock().map(|l| l.text.clone()).unwrap_or_default()
     }
 
     /// The host's log once it contains `needle`, or the log so far after 20 s: log lines
@@ -261,7 +295,7 @@ impl Host {
     pub async fn log_with(&self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let log = self.log();
+            let log = self.log_now();
             if log.contains(needle) || std::time::Instant::now() >= deadline {
                 return log;
             }

@@ -465,3 +465,309 @@ async fn a_flooded_plugin_cannot_take_the_others_down() {
     assert!(busy >= 5, "{busy} of 8 calls were refused at once");
     assert!(host.log().contains("plugin=spin"));
 }
+
+/// The samples of a `/metrics` text: series (name and labels) → value.
+fn samples(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.rsplit_once(' '))
+        .map(|(series, value)| (series.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// GET `/metrics` with an optional bearer token: status, content type, body.
+async fn scrape(host: &Host, token: Option<&str>) -> (u16, String, String) {
+    let mut request = host.client.get(host.url("/metrics"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.expect("scrape");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, content_type, response.text().await.expect("body"))
+}
+
+/// The request id on a host error page (`Reference: <code>ID</code>`).
+fn reference(page: &str) -> String {
+    page.split("Reference: <code>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no reference in page:\n{page}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_each_outcome_and_do_not_grow_with_paths() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let plugins = plugins_subset(db.dir(), &["trap", "spin", "memory-hog"], None);
+    let host = Host::start_with_plugins(BIN, &db, &plugins, &[]).await;
+    let token = host
+        .admin_token
+        .clone()
+        .expect("the first start prints the admin token");
+
+    // Like the admin API: the admin token, or 401 in JSON.
+    for wrong in [None, Some("lut_not-the-token")] {
+        let (status, _, body) = scrape(&host, wrong).await;
+        assert_eq!(status, 401, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("json error");
+        assert_eq!(json["error"], "unauthorized");
+    }
+    let response = host
+        .client
+        .post(host.url("/metrics"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 405);
+
+    // Calls that succeed, trap, time out and run out of memory.
+    for _ in 0..2 {
+        assert_eq!(host.get("/p/trap/ok").await, (200, "ok".to_owned()));
+    }
+    let mut trap_page = String::new();
+    for _ in 0..3 {
+        let (status, page) = host.get("/p/trap/").await;
+        assert_eq!(status, 500);
+        trap_page = page;
+    }
+    assert_eq!(host.get("/p/spin/").await.0, 503);
+    assert_eq!(host.get("/p/spin/ok").await, (200, "ok".to_owned()));
+    assert_eq!(host.get("/p/memory-hog/").await.0, 503);
+
+    let (status, content_type, text) = scrape(&host, Some(&token)).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let found = samples(&text);
+    let calls = |plugin: &str, outcome: &str| {
+        found
+            .get(&format!(
+                "lutetia_plugin_calls_total{{plugin=\"{plugin}\",outcome=\"{outcome}\"}}"
+            ))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {plugin} {outcome} series in\n{text}"))
+    };
+    let expected = [
+        ("trap", [("ok", "2"), ("trap", "3")]),
+        ("spin", [("ok", "1"), ("timeout", "1")]),
+        ("memory-hog", [("ok", "0"), ("memory", "1")]),
+    ];
+    for (plugin, counts) in expected {
+        for outcome in [
+            "ok",
+            "plugin_error",
+            "trap",
+            "timeout",
+            "memory",
+            "overloaded",
+            "cancelled",
+        ] {
+            let want = counts
+                .iter()
+                .find(|(o, _)| *o == outcome)
+                .map_or("0", |(_, n)| *n);
+            assert_eq!(calls(plugin, outcome), want, "{plugin} {outcome} in\n{text}");
+        }
+    }
+    let sample = |series: &str| {
+        found
+            .get(series)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+    };
+    assert_eq!(
+        sample("lutetia_plugin_call_duration_seconds_count{plugin=\"trap\"}"),
+        "5"
+    );
+    assert_eq!(sample("lutetia_plugin_instances_in_use{plugin=\"spin\"}"), "0");
+    assert_eq!(sample("lutetia_plugin_calls_queued{plugin=\"spin\"}"), "0");
+    assert_eq!(
+        sample("lutetia_http_requests_total{kind=\"plugin\",status=\"2xx\"}"),
+        "3"
+    );
+    assert_eq!(
+        sample("lutetia_http_requests_total{kind=\"plugin\",status=\"5xx\"}"),
+        "5"
+    );
+    // This scrape's connection at least (the client may keep others open).
+    let open: u64 = sample("lutetia_http_open_connections").parse().expect("a count");
+    assert!(open >= 1, "{text}");
+    assert_eq!(
+        sample(&format!(
+            "lutetia_build_info{{version=\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "1"
+    );
+
+    // One access line per request, with the route template and the error page's id.
+    let id = reference(&trap_page);
+    let log = host.log_with(&format!("request_id={id}")).await;
+    let line = log
+        .lines()
+        .find(|line| {
+            line.contains(" access: ") && line.split(' ').any(|field| field == format!("request_id={id}"))
+        })
+        .unwrap_or_else(|| panic!("no access line for {id}:\n{log}"));
+    for field in [
+        "method=GET",
+        "route=/p/{plugin}/ ",
+        "status=500",
+        "plugin=trap",
+        "duration_ms=",
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+
+    // Paths and query strings never become labels: after one request of each kind, a
+    // flood of distinct ones adds no series.
+    let kinds = |i: usize| {
+        [
+            format!("/p/trap/x/{i}"),
+            format!("/nowhere/{i}"),
+            format!("/p/no-such-{i}/"),
+            format!("/healthz?probe={i}"),
+            format!("/p/trap/ok?q={i}"),
+        ]
+    };
+    for path in kinds(0) {
+        host.get(&path).await;
+    }
+    let before = samples(&scrape(&host, Some(&token)).await.2);
+    for i in 1..=40 {
+        for path in kinds(i) {
+            host.get(&path).await;
+        }
+    }
+    let (_, _, text) = scrape(&host, Some(&token)).await;
+    let after = samples(&text);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>(),
+        "the series changed with the paths"
+    );
+    for fragment in ["x/", "nowhere", "no-such", "probe", "q="] {
+        assert!(!text.contains(fragment), "{fragment} in\n{text}");
+    }
+    assert_eq!(
+        after["lutetia_http_requests_total{kind=\"unmatched\",status=\"4xx\"}"],
+        "41"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_access_line_and_metrics_can_be_public() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = db.dir().join("lutetia.toml");
+    std::fs::write(&config, "[metrics]\nrequire-admin-token = false\n").expect("write config");
+    let plugins = plugins_subset(db.dir(), &["hello"], None);
+    let host = Host::start_with_plugins_env(
+        BIN,
+        &db,
+        &plugins,
+        &["--config", config.to_str().expect("utf-8 path")],
+        &[("LUTETIA_LOG_FORMAT", std::ffi::OsStr::new("json"))],
+    )
+    .await;
+    let (status, body) = host.get("/p/hello/api/echo?x=1").await;
+    assert_eq!(status, 200, "{body}");
+    let echoed: serde_json::Value = serde_json::from_str(&body).expect("echo json");
+    let id = echoed["request_id"].as_str().expect("request id").to_owned();
+    let response = host
+        .client
+        .post(host.url("/p/hello/api/kv/greeting"))
+        .body("salut")
+        .send()
+        .await
+        .expect("post");
+    assert!(response.status().is_success());
+
+    let log = host.log_with(&format!("\"request_id\":\"{id}\"")).await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|line| line["target"] == "access" && line["request_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("no access line for {id}:\n{log}"));
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["route"], "/p/{plugin}/{*rest}");
+    assert_eq!(access["status"], 200);
+    assert_eq!(access["plugin"], "hello");
+    assert!(access["duration_ms"].as_f64().is_some(), "{access}");
+    assert!(lines.iter().any(|line| line["message"] == "serving"), "{log}");
+
+    // Public by configuration: no token needed.
+    let (status, content_type, text) = scrape(&host, None).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let found = samples(&text);
+    let kv_ops: u64 = found["lutetia_service_operations_total{plugin=\"hello\",service=\"kv\"}"]
+        .parse()
+        .expect("a count");
+    assert!(kv_ops >= 1, "{text}");
+    assert_eq!(
+        found["lutetia_plugin_calls_total{plugin=\"hello\",outcome=\"trap\"}"],
+        "0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_access_log_and_metrics_can_be_switched_off() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = db.dir().join("lutetia.toml");
+    std::fs::write(
+        &config,
+        "[http]\naccess-log = false\n[metrics]\nenabled = false\n",
+    )
+    .expect("write config");
+    let plugins = plugins_subset(db.dir(), &["trap"], None);
+    let host = Host::start_with_plugins(
+        BIN,
+        &db,
+        &plugins,
+        &["--config", config.to_str().expect("utf-8 path")],
+    )
+    .await;
+    let token = host.admin_token.clone().expect("admin token");
+    let (status, _, _) = scrape(&host, Some(&token)).await;
+    assert_eq!(status, 404);
+    assert_eq!(host.get("/p/trap/ok").await.0, 200);
+    // The trap's error line is written after the requests before it were answered.
+    assert_eq!(host.get("/p/trap/").await.0, 500);
+    let log = host.log_with("plugin call failed").await;
+    assert!(log.contains("plugin call failed"), "{log}");
+    assert!(!log.contains(" access: "), "{log}");
+}
+
+#[tokio::test]
+async fn an_unknown_log_format_is_refused() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let (code, _, stderr) = lutetia_tests::run_cli_in(
+        BIN,
+        scratch.path(),
+        &["check-config"],
+        &[("LUTETIA_LOG_FORMAT", std::ffi::OsStr::new("xml"))],
+    )
+    .await;
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("LUTETIA_LOG_FORMAT must be `text` or `json`, not `xml`"),
+        "{stderr}"
+    );
+}

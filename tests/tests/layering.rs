@@ -63,6 +63,12 @@ const ONE_OWNER: &[(&str, &str)] = &[
     ("minijinja", "lutetia-web"),
     ("anyhow", "lutetia"),
     ("clap", "lutetia"),
+    // The series are declared and rendered in one place (`lutetia_services::metrics`);
+    // the runtime and the web layer count through its types.
+    ("prometheus-client", "lutetia-services"),
+    // The process's log is installed once, by the command line.
+    ("tracing-subscriber", "lutetia"),
+    ("tracing-appender", "lutetia"),
 ];
 
 /// Foreign crates a host crate must not depend on at all.

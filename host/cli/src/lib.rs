@@ -246,7 +246,14 @@ pub struct ServeArgs {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // Kept to the end: dropping it flushes the lines still in the log writer's buffer.
+    let _log_writer = match init_tracing() {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -263,14 +270,46 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+/// Log lines the writer thread may hold before new ones are dropped (tracing-appender's
+/// default): about 30 MB of ordinary lines.
+const LOG_BUFFER_LINES: usize = 128_000;
+
+/// Installs the log: filtered by `LUTETIA_LOG` (default `info`), as text or, with
+/// `LUTETIA_LOG_FORMAT=json`, one JSON object per line, written to stderr by a thread of
+/// its own. The thread that logs only queues the line: a slow stderr reader (a pipe, a
+/// journal under pressure) or a plugin flooding its log never blocks a Tokio worker. When
+/// the queue is full, new lines are dropped and counted (`lutetia_log_lines_dropped_total`).
+/// The returned guard flushes the queue when it is dropped.
+fn init_tracing() -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
+    let json = match std::env::var("LUTETIA_LOG_FORMAT") {
+        Err(std::env::VarError::NotPresent) => false,
+        Ok(format) if format.is_empty() || format == "text" => false,
+        Ok(format) if format == "json" => true,
+        Ok(format) => anyhow::bail!("LUTETIA_LOG_FORMAT must be `text` or `json`, not `{format}`"),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            anyhow::bail!("LUTETIA_LOG_FORMAT must be `text` or `json`")
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("LUTETIA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .thread_name("lutetia-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
+    lutetia_services::metrics::count_dropped_log_lines(move || dropped.dropped_lines() as u64);
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(writer);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init()
+    };
+    Ok(guard)
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

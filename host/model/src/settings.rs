@@ -52,6 +52,8 @@ pub struct Settings {
     pub limits: Limits,
     /// HTTP: timeouts and bounds on connections, requests and plugin pages.
     pub http: HttpSettings,
+    /// The `/metrics` endpoint.
+    pub metrics: MetricsSettings,
     /// Per-plugin settings set by the operator, overriding the manifests' defaults.
     pub plugins: BTreeMap<String, PluginSettings>,
     /// Folder of the plugins' files (`files` interface), one sub-folder per plugin.
@@ -161,6 +163,30 @@ pub struct HttpSettings {
     /// Pages cleaned on blocking threads at once (0: half the cores, at least one); the
     /// others wait without holding a thread.
     pub page_workers: u32,
+    /// One `info` line of target `access` per request (method, route template, status,
+    /// duration, plugin, request id). `LUTETIA_LOG` can also silence it (`access=off`).
+    pub access_log: bool,
+}
+
+/// The `/metrics` endpoint (Prometheus / OpenMetrics text).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
+pub struct MetricsSettings {
+    /// Serve `/metrics` at all (otherwise it answers 404 like any unknown path).
+    pub enabled: bool,
+    /// Require the admin API token (`Authorization: Bearer TOKEN`), as the admin API does.
+    /// Turn it off only when the host's port is reachable from the monitoring network
+    /// alone (a reverse proxy that does not forward `/metrics`, a private interface).
+    pub require_admin_token: bool,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            enabled: true,
+            require_admin_token: true,
+        }
+    }
 }
 
 impl Default for HttpSettings {
@@ -177,6 +203,7 @@ impl Default for HttpSettings {
             max_page_attributes: 256,
             offload_page_bytes: 16 * 1024,
             page_workers: 0,
+            access_log: true,
         }
     }
 }
@@ -239,6 +266,7 @@ impl Default for Settings {
             site_name: "Lutetia".to_owned(),
             limits: Limits::default(),
             http: HttpSettings::default(),
+            metrics: MetricsSettings::default(),
             plugins: BTreeMap::new(),
             files_dir: PathBuf::from("./data/files"),
             smtp_url: None,
@@ -511,6 +539,22 @@ mod tests {
         }
         let err = Settings::from_toml("[http]\nmax-uri-byte = 1").expect_err("unknown key");
         assert!(err.contains("max-uri-byte"), "{err}");
+    }
+
+    #[test]
+    fn metrics_and_access_log_settings_are_read() {
+        let s = Settings::default();
+        assert!(s.metrics.enabled && s.metrics.require_admin_token && s.http.access_log);
+        let s = Settings::from_toml("[metrics]\nrequire-admin-token = false\n[http]\naccess-log = false\n")
+            .expect("parses");
+        s.validate().expect("valid");
+        assert!(s.metrics.enabled);
+        assert!(!s.metrics.require_admin_token);
+        assert!(!s.http.access_log);
+        let err = Settings::from_toml("[metrics]\npublic = true").expect_err("unknown key");
+        assert!(err.contains("public"), "{err}");
+        let err = Settings::from_toml("[metrics]\nenabled = \"yes\"").expect_err("not a boolean");
+        assert!(err.contains("enabled"), "{err}");
     }
 
     #[test]

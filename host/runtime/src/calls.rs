@@ -81,21 +81,20 @@ impl Runtime {
         from_version: Option<String>,
         migration: &Migration,
     ) -> Result<Result<(), String>, CallError> {
-        let answer = self
-            .invoke_with(
-                plugin,
-                migration.scope.database(),
-                migration.files.clone(),
-                move |store, instance| {
-                    Box::pin(async move {
-                        instance
-                            .lutetia_plugin_lifecycle()
-                            .call_migrate(store, from_version.as_deref())
-                            .await
-                    })
-                },
-            )
-            .await;
+        let call = self.invoke_with(
+            plugin,
+            migration.scope.database(),
+            migration.files.clone(),
+            move |store, instance| {
+                Box::pin(async move {
+                    instance
+                        .lutetia_plugin_lifecycle()
+                        .call_migrate(store, from_version.as_deref())
+                        .await
+                })
+            },
+        );
+        let answer = super::metrics::metered(&plugin.context.metrics, call).await;
         match answer {
             Ok(Ok(())) => Ok(migration.scope.check_indexes().await),
             other => other,

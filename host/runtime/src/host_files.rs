@@ -10,6 +10,7 @@ use super::state::HostState;
 use lutetia_db::files::FileRow;
 use lutetia_model::manifest::FilesCapability;
 use lutetia_services::files::{FileStore, FilesError};
+use lutetia_services::metrics::Service;
 
 /// Most files returned by one `list`.
 pub const MAX_LIST: u32 = 1000;
@@ -54,46 +55,71 @@ fn info(row: FileRow) -> FileInfo {
 
 impl Host for HostState {
     async fn put(&mut self, name: String, content_type: String, data: Vec<u8>) -> Result<FileInfo, Error> {
-        let (grant, store) = self.files_granted("put")?;
-        store
-            .put(&self.plugin.id, &grant, &name, &content_type, data)
-            .await
-            .map(info)
-            .map_err(|e| self.files_error(e))
+        let state = &mut *self;
+        let answer = async move {
+            let (grant, store) = state.files_granted("put")?;
+            store
+                .put(&state.plugin.id, &grant, &name, &content_type, data)
+                .await
+                .map(info)
+                .map_err(|e| state.files_error(e))
+        }
+        .await;
+        self.counted(Service::Files, answer)
     }
 
     async fn get(&mut self, name: String) -> Result<Option<(FileInfo, Vec<u8>)>, Error> {
-        let (_, store) = self.files_granted("get")?;
-        store
-            .get(&self.plugin.id, &name)
-            .await
-            .map(|found| found.map(|(row, data)| (info(row), data)))
-            .map_err(|e| self.files_error(e))
+        let state = &mut *self;
+        let answer = async move {
+            let (_, store) = state.files_granted("get")?;
+            store
+                .get(&state.plugin.id, &name)
+                .await
+                .map(|found| found.map(|(row, data)| (info(row), data)))
+                .map_err(|e| state.files_error(e))
+        }
+        .await;
+        self.counted(Service::Files, answer)
     }
 
     async fn stat(&mut self, name: String) -> Result<Option<FileInfo>, Error> {
-        let (_, store) = self.files_granted("stat")?;
-        store
-            .stat(&self.plugin.id, &name)
-            .await
-            .map(|found| found.map(info))
-            .map_err(|e| self.files_error(e))
+        let state = &mut *self;
+        let answer = async move {
+            let (_, store) = state.files_granted("stat")?;
+            store
+                .stat(&state.plugin.id, &name)
+                .await
+                .map(|found| found.map(info))
+                .map_err(|e| state.files_error(e))
+        }
+        .await;
+        self.counted(Service::Files, answer)
     }
 
     async fn delete(&mut self, name: String) -> Result<bool, Error> {
-        let (_, store) = self.files_granted("delete")?;
-        store
-            .delete(&self.plugin.id, &name)
-            .await
-            .map_err(|e| self.files_error(e))
+        let state = &mut *self;
+        let answer = async move {
+            let (_, store) = state.files_granted("delete")?;
+            store
+                .delete(&state.plugin.id, &name)
+                .await
+                .map_err(|e| state.files_error(e))
+        }
+        .await;
+        self.counted(Service::Files, answer)
     }
 
     async fn list(&mut self, prefix: String, limit: u32) -> Result<Vec<FileInfo>, Error> {
-        let (_, store) = self.files_granted("list")?;
-        store
-            .list(&self.plugin.id, &prefix, limit.clamp(1, MAX_LIST))
-            .await
-            .map(|rows| rows.into_iter().map(info).collect())
-            .map_err(|e| self.files_error(e))
+        let state = &mut *self;
+        let answer = async move {
+            let (_, store) = state.files_granted("list")?;
+            store
+                .list(&state.plugin.id, &prefix, limit.clamp(1, MAX_LIST))
+                .await
+                .map(|rows| rows.into_iter().map(info).collect())
+                .map_err(|e| state.files_error(e))
+        }
+        .await;
+        self.counted(Service::Files, answer)
     }
 }

@@ -11,6 +11,7 @@ use super::state::HostState;
 use lutetia_db::DbError;
 use lutetia_db::kv::{Increment, KvError};
 use lutetia_model::manifest::KvCapability;
+use lutetia_services::metrics::Service;
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -76,44 +77,67 @@ fn check_value(value: &[u8]) -> Result<(), Error> {
 
 impl Host for HostState {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, Error> {
-        self.kv_granted("get")?;
-        check_key(&key)?;
-        self.db
-            .kv_get(&self.plugin.id, &key)
-            .await
-            .map_err(|e| self.db_error(e))
+        let state = &mut *self;
+        let answer = async move {
+            state.kv_granted("get")?;
+            check_key(&key)?;
+            state
+                .db
+                .kv_get(&state.plugin.id, &key)
+                .await
+                .map_err(|e| state.db_error(e))
+        }
+        .await;
+        self.counted(Service::Kv, answer)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), Error> {
-        let quota = self.kv_granted("set")?;
-        check_key(&key)?;
-        check_value(&value)?;
-        self.db
-            .kv_set(&self.plugin.id, quota, &key, &value)
-            .await
-            .map_err(|e| self.kv_error("set", e))
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.kv_granted("set")?;
+            check_key(&key)?;
+            check_value(&value)?;
+            state
+                .db
+                .kv_set(&state.plugin.id, quota, &key, &value)
+                .await
+                .map_err(|e| state.kv_error("set", e))
+        }
+        .await;
+        self.counted(Service::Kv, answer)
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, Error> {
-        let quota = self.kv_granted("delete")?;
-        check_key(&key)?;
-        self.db
-            .kv_delete(&self.plugin.id, quota, &key)
-            .await
-            .map_err(|e| self.kv_error("delete", e))
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.kv_granted("delete")?;
+            check_key(&key)?;
+            state
+                .db
+                .kv_delete(&state.plugin.id, quota, &key)
+                .await
+                .map_err(|e| state.kv_error("delete", e))
+        }
+        .await;
+        self.counted(Service::Kv, answer)
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, Error> {
-        let quota = self.kv_granted("increment")?;
-        check_key(&key)?;
-        match self.db.kv_increment(&self.plugin.id, quota, &key, delta).await {
-            Ok(Increment::Value(n)) => Ok(n),
-            Ok(Increment::NotAnInteger) => Err(Error::Invalid(format!(
-                "the value of {key:?} is not a decimal integer"
-            ))),
-            Ok(Increment::Overflow) => Err(Error::Invalid("the sum overflows a 64-bit integer".into())),
-            Err(e) => Err(self.kv_error("increment", e)),
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.kv_granted("increment")?;
+            check_key(&key)?;
+            match state.db.kv_increment(&state.plugin.id, quota, &key, delta).await {
+                Ok(Increment::Value(n)) => Ok(n),
+                Ok(Increment::NotAnInteger) => Err(Error::Invalid(format!(
+                    "the value of {key:?} is not a decimal integer"
+                ))),
+                Ok(Increment::Overflow) => Err(Error::Invalid("the sum overflows a 64-bit integer".into())),
+                Err(e) => Err(state.kv_error("increment", e)),
+            }
         }
+        .await;
+        self.counted(Service::Kv, answer)
     }
 
     async fn compare_and_swap(
@@ -122,13 +146,19 @@ impl Host for HostState {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, Error> {
-        let quota = self.kv_granted("compare-and-swap")?;
-        check_key(&key)?;
-        check_value(&new)?;
-        self.db
-            .kv_compare_and_swap(&self.plugin.id, quota, &key, expected.as_deref(), &new)
-            .await
-            .map_err(|e| self.kv_error("compare-and-swap", e))
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.kv_granted("compare-and-swap")?;
+            check_key(&key)?;
+            check_value(&new)?;
+            state
+                .db
+                .kv_compare_and_swap(&state.plugin.id, quota, &key, expected.as_deref(), &new)
+                .await
+                .map_err(|e| state.kv_error("compare-and-swap", e))
+        }
+        .await;
+        self.counted(Service::Kv, answer)
     }
 
     async fn list_keys(
@@ -137,14 +167,20 @@ impl Host for HostState {
         start_after: Option<String>,
         limit: u32,
     ) -> Result<Vec<String>, Error> {
-        self.kv_granted("list-keys")?;
-        if prefix.len() > MAX_KEY_BYTES {
-            return Err(Error::Invalid("prefix is longer than the longest key".into()));
+        let state = &mut *self;
+        let answer = async move {
+            state.kv_granted("list-keys")?;
+            if prefix.len() > MAX_KEY_BYTES {
+                return Err(Error::Invalid("prefix is longer than the longest key".into()));
+            }
+            let limit = limit.clamp(1, MAX_LIST);
+            state
+                .db
+                .kv_list_keys(&state.plugin.id, &prefix, start_after.as_deref(), limit)
+                .await
+                .map_err(|e| state.db_error(e))
         }
-        let limit = limit.clamp(1, MAX_LIST);
-        self.db
-            .kv_list_keys(&self.plugin.id, &prefix, start_after.as_deref(), limit)
-            .await
-            .map_err(|e| self.db_error(e))
+        .await;
+        self.counted(Service::Kv, answer)
     }
 }

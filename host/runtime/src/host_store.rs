@@ -10,6 +10,7 @@ use super::bindings::lutetia::plugin::store::{
 use super::bindings::lutetia::plugin::types::Error;
 use super::state::HostState;
 use lutetia_db::store::{self as db, Quota, StoreError};
+use lutetia_services::metrics::Service;
 
 impl HostState {
     /// The quota when the plugin was granted the store, `denied` otherwise.
@@ -80,11 +81,16 @@ fn document(d: db::Document) -> Document {
 
 impl Host for HostState {
     async fn get(&mut self, collection: String, id: String) -> Result<Option<Document>, Error> {
-        self.store_granted("get")?;
-        match self.db.store_get(&self.plugin.id, &collection, &id).await {
-            Ok(doc) => Ok(doc.map(document)),
-            Err(e) => Err(self.store_error("get", e)),
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("get")?;
+            match state.db.store_get(&state.plugin.id, &collection, &id).await {
+                Ok(doc) => Ok(doc.map(document)),
+                Err(e) => Err(state.store_error("get", e)),
+            }
         }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn put(
@@ -94,12 +100,17 @@ impl Host for HostState {
         body: String,
         expected_version: Option<u64>,
     ) -> Result<u64, Error> {
-        let quota = self.store_granted("put")?;
-        let done = self
-            .db
-            .store_put(&self.plugin.id, quota, &collection, &id, &body, expected_version)
-            .await;
-        done.map_err(|e| self.store_error("put", e))
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.store_granted("put")?;
+            let done = state
+                .db
+                .store_put(&state.plugin.id, quota, &collection, &id, &body, expected_version)
+                .await;
+            done.map_err(|e| state.store_error("put", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn delete(
@@ -108,40 +119,55 @@ impl Host for HostState {
         id: String,
         expected_version: Option<u64>,
     ) -> Result<bool, Error> {
-        let quota = self.store_granted("delete")?;
-        let done = self
-            .db
-            .store_delete(&self.plugin.id, quota, &collection, &id, expected_version)
-            .await;
-        done.map_err(|e| self.store_error("delete", e))
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.store_granted("delete")?;
+            let done = state
+                .db
+                .store_delete(&state.plugin.id, quota, &collection, &id, expected_version)
+                .await;
+            done.map_err(|e| state.store_error("delete", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn find(&mut self, q: Query) -> Result<QueryPage, Error> {
-        self.store_granted("find")?;
-        let query = db::Query {
-            collection: q.collection,
-            filters: filters(q.filters),
-            order_by: q.order_by,
-            descending: q.descending,
-            limit: q.limit,
-            cursor: q.cursor,
-        };
-        match self.db.store_find(&self.plugin.id, &query).await {
-            Ok(page) => Ok(QueryPage {
-                documents: page.documents.into_iter().map(document).collect(),
-                next_cursor: page.next_cursor,
-            }),
-            Err(e) => Err(self.store_error("find", e)),
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("find")?;
+            let query = db::Query {
+                collection: q.collection,
+                filters: filters(q.filters),
+                order_by: q.order_by,
+                descending: q.descending,
+                limit: q.limit,
+                cursor: q.cursor,
+            };
+            match state.db.store_find(&state.plugin.id, &query).await {
+                Ok(page) => Ok(QueryPage {
+                    documents: page.documents.into_iter().map(document).collect(),
+                    next_cursor: page.next_cursor,
+                }),
+                Err(e) => Err(state.store_error("find", e)),
+            }
         }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn count(&mut self, collection: String, filters_: Vec<Filter>) -> Result<u64, Error> {
-        self.store_granted("count")?;
-        let done = self
-            .db
-            .store_count(&self.plugin.id, &collection, &filters(filters_))
-            .await;
-        done.map_err(|e| self.store_error("count", e))
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("count")?;
+            let done = state
+                .db
+                .store_count(&state.plugin.id, &collection, &filters(filters_))
+                .await;
+            done.map_err(|e| state.store_error("count", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn ensure_index(
@@ -150,18 +176,23 @@ impl Host for HostState {
         fields: Vec<String>,
         unique: bool,
     ) -> Result<(), Error> {
-        self.store_granted("ensure-index")?;
-        let done = self
-            .db
-            .store_ensure_index(
-                &self.plugin.id,
-                &collection,
-                &fields,
-                unique,
-                &self.plugin.version,
-            )
-            .await;
-        done.map_err(|e| self.store_error("ensure-index", e))
+        let state = &mut *self;
+        let answer = async move {
+            state.store_granted("ensure-index")?;
+            let done = state
+                .db
+                .store_ensure_index(
+                    &state.plugin.id,
+                    &collection,
+                    &fields,
+                    unique,
+                    &state.plugin.version,
+                )
+                .await;
+            done.map_err(|e| state.store_error("ensure-index", e))
+        }
+        .await;
+        self.counted(Service::Store, answer)
     }
 
     async fn transaction(
@@ -169,49 +200,54 @@ impl Host for HostState {
         preconditions: Vec<Precondition>,
         writes: Vec<Write>,
     ) -> Result<Vec<u64>, Error> {
-        let quota = self.store_granted("transaction")?;
-        let preconditions: Vec<db::Precondition> = preconditions
-            .into_iter()
-            .map(|p| match p {
-                Precondition::Absent(r) => db::Precondition::Absent {
-                    collection: r.collection,
-                    id: r.id,
-                },
-                Precondition::AtVersion((r, version)) => db::Precondition::AtVersion {
-                    collection: r.collection,
-                    id: r.id,
-                    version,
-                },
-                Precondition::CountBelow((collection, list, below)) => db::Precondition::CountBelow {
-                    collection,
-                    filters: filters(list),
-                    below,
-                },
-            })
-            .collect();
-        let writes: Vec<db::Write> = writes
-            .into_iter()
-            .map(|w| match w {
-                Write::Put(p) => db::Write::Put {
-                    collection: p.collection,
-                    id: p.id,
-                    body: p.body,
-                    expected_version: p.expected_version,
-                },
-                Write::Delete(r) => db::Write::Delete {
-                    collection: r.collection,
-                    id: r.id,
-                    expected_version: None,
-                },
-            })
-            .collect();
-        let done = self
-            .db
-            .store_transaction(&self.plugin.id, quota, &preconditions, &writes)
-            .await;
-        match done {
-            Ok(written) => Ok(written.into_iter().map(|w| w.version).collect()),
-            Err(e) => Err(self.store_error("transaction", e)),
+        let state = &mut *self;
+        let answer = async move {
+            let quota = state.store_granted("transaction")?;
+            let preconditions: Vec<db::Precondition> = preconditions
+                .into_iter()
+                .map(|p| match p {
+                    Precondition::Absent(r) => db::Precondition::Absent {
+                        collection: r.collection,
+                        id: r.id,
+                    },
+                    Precondition::AtVersion((r, version)) => db::Precondition::AtVersion {
+                        collection: r.collection,
+                        id: r.id,
+                        version,
+                    },
+                    Precondition::CountBelow((collection, list, below)) => db::Precondition::CountBelow {
+                        collection,
+                        filters: filters(list),
+                        below,
+                    },
+                })
+                .collect();
+            let writes: Vec<db::Write> = writes
+                .into_iter()
+                .map(|w| match w {
+                    Write::Put(p) => db::Write::Put {
+                        collection: p.collection,
+                        id: p.id,
+                        body: p.body,
+                        expected_version: p.expected_version,
+                    },
+                    Write::Delete(r) => db::Write::Delete {
+                        collection: r.collection,
+                        id: r.id,
+                        expected_version: None,
+                    },
+                })
+                .collect();
+            let done = state
+                .db
+                .store_transaction(&state.plugin.id, quota, &preconditions, &writes)
+                .await;
+            match done {
+                Ok(written) => Ok(written.into_iter().map(|w| w.version).collect()),
+                Err(e) => Err(state.store_error("transaction", e)),
+            }
         }
+        .await;
+        self.counted(Service::Store, answer)
     }
 }

@@ -35,6 +35,7 @@ mod host_log;
 mod host_mail;
 mod host_store;
 mod log_meter;
+mod metrics;
 mod scheduler;
 mod state;
 
@@ -265,6 +266,8 @@ pub struct PluginContext {
     pub limits: CallLimits,
     /// What it logged this minute on this host (the per-minute log limits).
     pub log_meter: LogMeter,
+    /// Its calls and host-service operations, counted (shared by all its versions).
+    pub metrics: lutetia_services::metrics::PluginMetrics,
 }
 
 /// A plugin compiled and linked, ready to instantiate.
@@ -356,6 +359,7 @@ pub struct Runtime {
     cache: Option<cache::CompiledCache>,
     scheduler: scheduler::Scheduler,
     stop_ticker: Arc<AtomicBool>,
+    metrics: Arc<lutetia_services::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -406,6 +410,7 @@ impl Runtime {
             cache: None,
             scheduler,
             stop_ticker,
+            metrics: Arc::default(),
         })
     }
 
@@ -427,6 +432,12 @@ impl Runtime {
     /// The storage of the `files` interface, if configured.
     pub fn files(&self) -> Option<&lutetia_services::files::FileStore> {
         self.files.as_ref()
+    }
+
+    /// The host's metrics: calls and host-service operations are counted here (the web
+    /// layer adds its own and renders them).
+    pub fn metrics(&self) -> &Arc<lutetia_services::metrics::Metrics> {
+        &self.metrics
     }
 
     /// Whether the pooling allocator is in use.
@@ -526,6 +537,7 @@ impl Runtime {
         })?;
         let mut merged = manifest.config.clone();
         merged.extend(config);
+        let metrics = self.metrics.plugin(&id);
         let context = PluginContext {
             id,
             version: manifest.version.to_string(),
@@ -533,6 +545,7 @@ impl Runtime {
             config: merged,
             limits: CallLimits::resolve(&manifest, limits),
             log_meter: LogMeter::default(),
+            metrics,
         };
         Ok(LoadedPlugin {
             context: Arc::new(context),
@@ -596,8 +609,8 @@ impl Runtime {
 
     /// Runs `call` on a fresh instance of `plugin` under its limits (epoch deadline, Tokio
     /// timeout, memory limiter) and its share of the CPU (see [`scheduler`]), and classifies
-    /// its failures. Every export goes through here.
-    async fn invoke<T: Send + 'static>(
+    /// its failures, and counts how the call ended. Every export goes through here.
+    async fn invoke<T: Send + metrics::Answered + 'static>(
         &self,
         plugin: &LoadedPlugin,
         call: impl for<'a> FnOnce(
@@ -607,8 +620,8 @@ impl Runtime {
         + Send
         + 'static,
     ) -> Result<T, CallError> {
-        self.invoke_with(plugin, self.db.clone(), self.files.clone(), call)
-            .await
+        let call = self.invoke_with(plugin, self.db.clone(), self.files.clone(), call);
+        metrics::metered(&plugin.context.metrics, call).await
     }
 
     /// [`Runtime::invoke`] with the services the call's host imports use (`migrate`: a

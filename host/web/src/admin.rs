@@ -125,7 +125,7 @@ async fn require_admin(
 
 /// An API error: status, stable code, message.
 #[derive(Debug)]
-struct ApiError(StatusCode, &'static str, String);
+pub(crate) struct ApiError(StatusCode, &'static str, String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> HttpResponse {
@@ -156,7 +156,7 @@ impl From<LifecycleError> for ApiError {
 }
 
 /// Checks the bearer token.
-async fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) async fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -1,7 +1,7 @@
 //! `lutetia-web`, the HTTP layer: the connection loop (`serve`), routes, body limits, what a
 //! plugin's answer may carry (`headers`), page sanitising (`sanitize`) and wrapping
-//! (`layout`), error answers (`refusal`), the admin API (`admin`), and the host's start
-//! (`server`). The only crate that uses axum, hyper, tower, ammonia, html5ever and minijinja.
+//! (`layout`), error answers (`refusal`), the admin API (`admin`), request ids, the access
+//! log and `/metrics` (`observe`), and the host's start (`server`). The only crate that uses axum, hyper, tower, ammonia, html5ever and minijinja.
 //!
 //! Depends on `lutetia-model`, `lutetia-runtime` and `lutetia-platform`; nothing of the
 //! project depends on it but the command line.
@@ -31,6 +31,7 @@ mod admin;
 pub mod app;
 mod headers;
 mod layout;
+mod observe;
 mod refusal;
 mod sanitize;
 mod serve;
@@ -59,7 +60,11 @@ pub mod fuzzing {
 
 /// Builds the router; tests and `serve` share it.
 pub fn router(app: Arc<App>) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if app.platform.settings.metrics.enabled {
+        router = router.route("/metrics", get(observe::metrics));
+    }
+    router
         .route("/", get(home))
         .route("/healthz", get(healthz))
         .route("/assets/site.css", get(site_css))
@@ -70,6 +75,8 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(admin::routes(app.clone()))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(app.clone(), bound_request))
+        // Outermost: it sees every answer, the 414 of `bound_request` included.
+        .layer(axum::middleware::from_fn_with_state(app.clone(), observe::track))
         .with_state(app)
 }
 
@@ -212,7 +219,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 
 /// Serves one request with the plugin mounted at `/p/{plugin}/`.
 async fn call_plugin(State(app): State<Arc<App>>, request: HttpRequest) -> HttpResponse {
-    let request_id = next_request_id();
+    let request_id = observe::request_id(&request);
     let json = prefers_json(request.headers());
     let plugin = plugin_id_in_path(request.uri().path()).and_then(|id| app.platform.registry.get(&id));
     let Some(plugin) = plugin else {

@@ -22,13 +22,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use lutetia_model::settings::HttpSettings;
+use lutetia_services::metrics::Metrics;
 
 /// Serves `router` on `listener` until `stop` turns true, then waits for the connections
-/// to finish the request they are serving.
+/// to finish the request they are serving. Open connections are counted in `metrics`.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: HttpSettings,
+    metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) -> io::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_connections as usize));
@@ -57,9 +59,11 @@ pub async fn serve(
         let settings = settings.clone();
         let closing = closing_rx.clone();
         let finished = finished_rx.clone();
+        let open = metrics.connection_opened();
         tokio::spawn(async move {
             serve_connection(stream, router, &settings, closing).await;
             tracing::trace!(%peer, "connection closed");
+            drop(open);
             drop(slot);
             drop(finished);
         });

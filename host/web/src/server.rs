@@ -90,8 +90,13 @@ pub async fn start(settings: Settings) -> Result<RunningServer, ServerError> {
         listener,
         router,
         app.platform.settings.http.clone(),
+        app.platform.runtime.metrics().clone(),
         shutdown.subscribe(),
     ));
+    let metrics = &app.platform.settings.metrics;
+    if metrics.enabled && !metrics.require_admin_token && !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "/metrics is served without the admin token on a non-loopback address: keep it off the public internet (metrics.require-admin-token)");
+    }
     tracing::info!(
         %addr,
         pooling = app.platform.runtime.pooling(),
