@@ -83,7 +83,8 @@ pub struct Limits {
     pub default_memory_mb: u32,
     /// Ceiling for any manifest's memory request, in MiB.
     pub max_memory_mb: u32,
-    /// Deadline per call when a manifest does not say, in milliseconds.
+    /// Deadline per call when a manifest does not say, in milliseconds of CPU time; a call
+    /// also ends when twice that has passed on the wall clock.
     pub default_timeout_ms: u64,
     /// Ceiling for any manifest's deadline, in milliseconds.
     pub max_timeout_ms: u64,

@@ -42,13 +42,17 @@ mod state;
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
 pub use calls::{Event, Job, Migration};
 pub use log_meter::{LogMeter, one_log_line};
-pub use scheduler::Lane;
+pub use scheduler::{Lane, thread_cpu_time};
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Extra time the Tokio timeout allows past the epoch deadline before it cancels a call.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(250);
+/// A call's deadline is CPU time: it may use `timeout` of CPU, and it ends anyway when
+/// `WALL_CLOCK_FACTOR × timeout` has passed, however little CPU it got meanwhile (it was
+/// starved in the background lane, or waited on host calls). See `docs/design/scheduling.md`.
+const WALL_CLOCK_FACTOR: u32 = 2;
 /// Bytes of a plugin's stderr kept per call (panic messages land there).
 const STDERR_CAPTURE: usize = 16 * 1024;
 
@@ -97,7 +101,8 @@ pub enum CallError {
     /// The guest trapped (panic, unreachable, out-of-bounds access, ...).
     #[error("plugin trapped: {0}")]
     Trap(String),
-    /// The call ran past its deadline and was interrupted.
+    /// The call used its deadline's CPU time, or ran for twice as long in all, and was
+    /// interrupted.
     #[error("plugin exceeded its deadline of {0:?}")]
     Timeout(Duration),
     /// The guest tried to grow its memory beyond its limit.
@@ -653,15 +658,22 @@ impl Runtime {
         store.limiter(|s| &mut s.limiter);
         // Guest code comes back to the executor at every tick: no call holds a worker
         // thread for longer than one tick, and the scheduler can demote it between two
-        // polls. The deadline is checked at the same moment.
-        let deadline = std::time::Instant::now() + limits.timeout;
+        // polls. The deadline is checked at the same moment: the CPU time of the polls so
+        // far (one tick behind at most), so a call the kernel or the background lane keeps
+        // waiting is not cut short for it; and a wall-clock bound on top.
+        let used = Arc::new(scheduler::CpuUsed::default());
+        let wall_limit = limits.timeout.saturating_mul(WALL_CLOCK_FACTOR);
+        let wall_deadline = std::time::Instant::now() + wall_limit;
+        let cpu_used = used.clone();
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            Ok(if std::time::Instant::now() >= deadline {
-                UpdateDeadline::Interrupt
-            } else {
-                UpdateDeadline::Yield(1)
-            })
+            Ok(
+                if cpu_used.get() >= limits.timeout || std::time::Instant::now() >= wall_deadline {
+                    UpdateDeadline::Interrupt
+                } else {
+                    UpdateDeadline::Yield(1)
+                },
+            )
         });
 
         let pre = plugin.pre.clone();
@@ -671,11 +683,11 @@ impl Runtime {
             let instance = pre.instantiate_async(&mut store).await?;
             call(&mut store, &instance).await
         });
-        let scheduled = self.scheduler.run(&plugin.cost, run, || {
+        let scheduled = self.scheduler.run(&plugin.cost, &used, run, || {
             Err(wasmtime::Error::msg("the call was cancelled"))
         });
         let mut watch = CancelWatch(true);
-        let outcome = tokio::time::timeout(limits.timeout + TIMEOUT_GRACE, scheduled).await;
+        let outcome = tokio::time::timeout(wall_limit + TIMEOUT_GRACE, scheduled).await;
         watch.0 = false;
         let error = match outcome {
             Ok((Ok(answer), _lane)) => return Ok(answer),

@@ -9,6 +9,11 @@
 //!   interactive call take precedence: the kernel gives a nice-19 thread about 1.5 % of the
 //!   CPU that a nice-0 thread competing with it gets (a nice-10 one about 10 %).
 //!
+//! Costs and deadlines count **CPU time** ([`thread_cpu_time`]), not wall time: a call is
+//! charged for what it ran, not for the time the kernel or its lane kept it waiting, so a
+//! call starved in the background lane on a busy machine is slowed down, not cut short. Its
+//! wall time is bounded too (twice its deadline, in the runtime).
+//!
 //! Guest code yields to the executor at every epoch tick (`UpdateDeadline::Yield`), so no
 //! call holds a worker for more than one tick at a time, and a call can change lanes
 //! between two polls. Which lane a call runs in is decided twice:
@@ -43,6 +48,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -134,6 +140,45 @@ impl CallCost {
     }
 }
 
+/// The CPU time the calling thread has used since it started (on systems without a
+/// per-thread clock, the time since the first call: wall time).
+///
+/// Every cost and every deadline counts this, not wall time: a call that waits while the
+/// kernel runs other threads (a busy machine, or the background lane's low priority) is
+/// not charged for the wait.
+pub fn thread_cpu_time() -> Duration {
+    #[cfg(unix)]
+    {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Duration::new(
+            u64::try_from(now.tv_sec).unwrap_or(0),
+            u32::try_from(now.tv_nsec).unwrap_or(0),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        ORIGIN.get_or_init(Instant::now).elapsed()
+    }
+}
+
+/// The CPU time one call has used so far, added up poll by poll; shared with the call's
+/// deadline check, which runs inside the guest (the epoch callback).
+#[derive(Debug, Default)]
+pub(crate) struct CpuUsed(AtomicU64);
+
+impl CpuUsed {
+    /// The CPU time used by the polls that have ended.
+    pub(crate) fn get(&self) -> Duration {
+        Duration::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    fn add(&self, used: Duration) {
+        let nanos = u64::try_from(used.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
 /// The two lanes guest code runs in.
 pub(crate) struct Scheduler {
     /// Runs demoted calls and the host's work for expensive plugins; `None` only while the
@@ -201,20 +246,22 @@ impl Scheduler {
         cost.predicted() >= self.threshold
     }
 
-    /// Runs `call` to completion and folds its polling time into `cost`: inline while its
-    /// polling time stays under the threshold and its plugin is not expensive, else in the
-    /// background lane. Dropping the returned future cancels the call wherever it runs.
-    /// `cancelled` is the answer when the background task ends without an answer (it
-    /// panicked, or the lane is shutting down).
+    /// Runs `call` to completion, adds the CPU time of each of its polls to `used` and
+    /// folds the total into `cost`: inline while that stays under the threshold and its
+    /// plugin is not expensive, else in the background lane. Dropping the returned future
+    /// cancels the call wherever it runs. `cancelled` is the answer when the background
+    /// task ends without an answer (it panicked, or the lane is shutting down).
     pub(crate) async fn run<T: Send + 'static>(
         &self,
         cost: &Arc<CallCost>,
+        used: &Arc<CpuUsed>,
         call: CallFuture<'static, T>,
         cancelled: impl FnOnce() -> T,
     ) -> (T, Lane) {
         let mut call = Some(Metered {
             call,
             polled: Duration::ZERO,
+            used: used.clone(),
             cost: cost.clone(),
         });
         let threshold = self.threshold;
@@ -255,8 +302,8 @@ impl Scheduler {
     }
 
     /// Runs the host's synchronous `work` for a plugin (cleaning its page) on one of the
-    /// background lane's blocking threads, at its low priority, and folds the time it took
-    /// into `cost`. `None` when the lane is shutting down or the work panicked.
+    /// background lane's blocking threads, at its low priority, and folds the CPU time it
+    /// took into `cost`. `None` when the lane is shutting down or the work panicked.
     pub(crate) async fn run_work<T: Send + 'static>(
         &self,
         cost: &Arc<CallCost>,
@@ -266,20 +313,22 @@ impl Scheduler {
         let _permit = self.background_work.clone().acquire_owned().await.ok()?;
         let cost = cost.clone();
         let mut task = AbortOnDrop(background.spawn_blocking(move || {
-            let started = Instant::now();
+            let started = thread_cpu_time();
             let answer = work();
-            cost.observe(started.elapsed());
+            cost.observe(thread_cpu_time().saturating_sub(started));
             answer
         }));
         task.await_join().await
     }
 }
 
-/// A call that adds up the time it spends being polled, and folds it into its plugin's
-/// cost when it ends or is dropped (cancelled, or aborted at its deadline).
+/// A call that adds up the CPU time it uses while it is polled, and folds it into its
+/// plugin's cost when it ends or is dropped (cancelled, or aborted at its deadline).
 struct Metered<T: 'static> {
     call: CallFuture<'static, T>,
+    /// CPU time of the polls so far (the same as `used`, which the deadline reads).
     polled: Duration,
+    used: Arc<CpuUsed>,
     cost: Arc<CallCost>,
 }
 
@@ -287,9 +336,11 @@ impl<T: 'static> Future for Metered<T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let started = Instant::now();
+        let started = thread_cpu_time();
         let answer = self.call.as_mut().poll(cx);
-        self.polled += started.elapsed();
+        let used = thread_cpu_time().saturating_sub(started);
+        self.polled += used;
+        self.used.add(used);
         answer
     }
 }
@@ -299,12 +350,13 @@ impl<T: 'static> Drop for Metered<T> {
         // Dropping the call drops its store, which resets the instance's memory slot: host
         // work the call caused, charged to it too (a plugin that dirties its whole memory
         // on every call costs that much).
-        let started = Instant::now();
+        let started = thread_cpu_time();
         drop(std::mem::replace(
             &mut self.call,
             Box::pin(std::future::pending()),
         ));
-        self.cost.observe(self.polled + started.elapsed());
+        self.cost
+            .observe(self.polled + thread_cpu_time().saturating_sub(started));
     }
 }
 
@@ -376,7 +428,7 @@ mod tests {
             tokio::task::yield_now().await;
             7
         });
-        let (answer, lane) = scheduler.run(&Arc::default(), call, || 0).await;
+        let (answer, lane) = scheduler.run(&Arc::default(), &Arc::default(), call, || 0).await;
         assert_eq!((answer, lane), (7, Lane::Interactive));
     }
 
@@ -390,7 +442,9 @@ mod tests {
             }
             std::thread::current().name().unwrap_or("").to_owned()
         });
-        let (thread, lane) = scheduler.run(&Arc::default(), call, String::new).await;
+        let (thread, lane) = scheduler
+            .run(&Arc::default(), &Arc::default(), call, String::new)
+            .await;
         assert_eq!(lane, Lane::Background);
         assert_eq!(thread, "lutetia-background");
     }
@@ -440,10 +494,10 @@ mod tests {
         let short = || -> CallFuture<'static, String> {
             Box::pin(async { std::thread::current().name().unwrap_or("").to_owned() })
         };
-        let (_, lane) = scheduler.run(&cost, short(), String::new).await;
+        let (_, lane) = scheduler.run(&cost, &Arc::default(), short(), String::new).await;
         assert_eq!(lane, Lane::Interactive, "a cheap plugin's call is polled inline");
         cost.observe(Duration::from_millis(100));
-        let (thread, lane) = scheduler.run(&cost, short(), String::new).await;
+        let (thread, lane) = scheduler.run(&cost, &Arc::default(), short(), String::new).await;
         assert_eq!(
             lane,
             Lane::Background,
@@ -460,7 +514,7 @@ mod tests {
         cost.penalize(scheduler.threshold());
         assert!(scheduler.is_expensive(&cost));
         let call: CallFuture<'static, ()> = Box::pin(async {});
-        let ((), lane) = scheduler.run(&cost, call, || ()).await;
+        let ((), lane) = scheduler.run(&cost, &Arc::default(), call, || ()).await;
         assert_eq!(lane, Lane::Background);
     }
 
@@ -478,7 +532,8 @@ mod tests {
             let _ = demoted_tx.send(());
             let _ = release_rx.await;
         });
-        let running = scheduler.run(&cost, call, || ());
+        let used = Arc::default();
+        let running = scheduler.run(&cost, &used, call, || ());
         tokio::pin!(running);
         tokio::select! {
             _ = &mut running => panic!("the call ended before it was released"),
@@ -533,8 +588,41 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
-        let ((), lane) = scheduler.run(&Arc::default(), call, || ()).await;
+        let ((), lane) = scheduler.run(&Arc::default(), &Arc::default(), call, || ()).await;
         assert_eq!(lane, Lane::Interactive);
+    }
+
+    #[tokio::test]
+    async fn cpu_time_is_counted_not_the_time_the_thread_is_off_the_cpu() {
+        // A poll that blocks its thread without running (as when the kernel runs other
+        // threads first) is not charged: neither to the deadline nor to the plugin.
+        let scheduler = Scheduler::new(1, Duration::from_millis(20), BACKGROUND_NICE).expect("lane starts");
+        let cost = Arc::new(CallCost::default());
+        let used = Arc::new(CpuUsed::default());
+        let call: CallFuture<'static, ()> = Box::pin(async {
+            std::thread::sleep(Duration::from_millis(60));
+        });
+        let ((), lane) = scheduler.run(&cost, &used, call, || ()).await;
+        assert_eq!(lane, Lane::Interactive);
+        assert!(
+            used.get() < Duration::from_millis(20),
+            "sleeping is not CPU: {:?}",
+            used.get()
+        );
+        assert!(!scheduler.is_expensive(&cost), "{:?}", cost.predicted());
+
+        // The same time spent computing is.
+        let call: CallFuture<'static, ()> = Box::pin(async {
+            spin_for(Duration::from_millis(60));
+        });
+        let used = Arc::new(CpuUsed::default());
+        let ((), _) = scheduler.run(&cost, &used, call, || ()).await;
+        assert!(
+            used.get() >= Duration::from_millis(20),
+            "spinning is CPU: {:?}",
+            used.get()
+        );
+        assert!(scheduler.is_expensive(&cost), "{:?}", cost.predicted());
     }
 
     #[tokio::test]
@@ -561,7 +649,8 @@ mod tests {
             }
         });
         let cost = Arc::new(CallCost::default());
-        let running = scheduler.run(&cost, call, || ());
+        let used = Arc::default();
+        let running = scheduler.run(&cost, &used, call, || ());
         tokio::select! {
             _ = running => panic!("an endless call ended"),
             _ = started_rx => {}

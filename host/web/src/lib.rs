@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -587,9 +587,12 @@ impl Answer<'_> {
                     let app = self.app.clone();
                     let timed = tokio::task::spawn_blocking(move || {
                         let _permit = permit;
-                        let started = Instant::now();
+                        let started = lutetia_runtime::thread_cpu_time();
                         let rendered = render_page(&app, &plugin, &page.title, &page.body, limits);
-                        (rendered, started.elapsed())
+                        (
+                            rendered,
+                            lutetia_runtime::thread_cpu_time().saturating_sub(started),
+                        )
                     })
                     .await;
                     match timed {
@@ -603,9 +606,12 @@ impl Answer<'_> {
                 Err(_) => Err(PageError::Worker),
             }
         } else {
-            let started = Instant::now();
+            let started = lutetia_runtime::thread_cpu_time();
             let rendered = render_page(self.app, &plugin, &page.title, &page.body, limits);
-            runtime.charge(self.plugin, started.elapsed());
+            runtime.charge(
+                self.plugin,
+                lutetia_runtime::thread_cpu_time().saturating_sub(started),
+            );
             rendered
         };
         match rendered {
