@@ -1,16 +1,17 @@
-//! What a plugin receives of a visitor's request (`http::wit_request`,
-//! `http::plugin_id_in_path`): any method, URI and headers that the `http` crate accepts,
+//! What a plugin receives of a visitor's request (`lutetia_policy::request::forwarded`,
+//! `plugin_id_in_path`): any method, URI and headers that the `http` crate accepts,
 //! as a client can send them. Credentials and hop-by-hop headers never reach the plugin;
 //! the path is the part below the mount; the locale is a short tag; a plugin id found in a
 //! path is a valid id that names the same plugin when put back in a path.
 //!
 //! Input: the first line is `METHOD URI`, each later line `name: value` up to an empty
-//! line, and the rest is the body.
+//! line; what follows an empty line (a body) is ignored: the body reaches the plugin
+//! unchanged.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia_web::fuzzing::http::Request;
-use lutetia_web::fuzzing::{plugin_id_in_path, wit_request};
+use lutetia_policy::http::Request;
+use lutetia_policy::request::{forwarded, plugin_id_in_path};
 
 /// Request headers a plugin must never see: the visitor's credentials and what belongs to
 /// the connection.
@@ -27,7 +28,7 @@ const PRIVATE: &[&str] = &[
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+    let head = text.split_once("\n\n").map_or(&*text, |(head, _body)| head);
     let mut lines = head.split('\n');
     let request_line = lines.next().unwrap_or("");
     let (method, uri) = request_line.split_once(' ').unwrap_or(("GET", request_line));
@@ -59,18 +60,17 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    let wit = wit_request(&parts, body.as_bytes().to_vec(), "fuzz", "req-1");
-    assert_eq!(wit.method, parts.method.as_str());
-    assert_eq!(wit.mount, "/p/fuzz");
-    assert_eq!(wit.body, body.as_bytes());
-    assert!(wit.path.starts_with('/'), "path {:?} from {path:?}", wit.path);
+    let seen = forwarded(&parts, "fuzz", "fr");
+    assert_eq!(seen.method, parts.method.as_str());
+    assert_eq!(seen.mount, "/p/fuzz");
+    assert!(seen.path.starts_with('/'), "path {:?} from {path:?}", seen.path);
     assert!(
-        path.ends_with(&wit.path) || wit.path == "/",
+        path.ends_with(&seen.path) || seen.path == "/",
         "path {:?} is not below {path:?}",
-        wit.path
+        seen.path
     );
-    assert_eq!(wit.query, parts.uri.query().unwrap_or(""));
-    for (name, value) in &wit.headers {
+    assert_eq!(seen.query, parts.uri.query().unwrap_or(""));
+    for (name, value) in &seen.headers {
         assert!(!PRIVATE.contains(&name.as_str()), "{name} reached the plugin");
         assert!(
             parts
@@ -87,15 +87,15 @@ fuzz_target!(|data: &[u8]| {
         .filter(|(n, v)| !PRIVATE.contains(&n.as_str()) && v.to_str().is_ok())
         .count();
     assert_eq!(
-        wit.headers.len(),
+        seen.headers.len(),
         forwardable,
         "every other readable header is forwarded"
     );
     assert!(
-        !wit.locale.is_empty()
-            && wit.locale.len() <= 35
-            && wit.locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+        !seen.locale.is_empty()
+            && seen.locale.len() <= 35
+            && seen.locale.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
         "locale {:?}",
-        wit.locale
+        seen.locale
     );
 });

@@ -1,4 +1,4 @@
-//! What a plugin's answer may carry (`http::headers`): any status and any header list, as a
+//! What a plugin's answer may carry (`lutetia_policy::headers`): any status and any header list, as a
 //! plugin returns them. A status that is kept is a final HTTP status; a header that is kept
 //! is on the allow-list, never one that acts on the whole origin; the count and size bounds
 //! hold; and a `Location` that is kept, resolved by a browser's URL parser (the `url` crate,
@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia_web::fuzzing::{
+use lutetia_policy::headers::{
     AnswerKind, MAX_PLUGIN_HEADER_BYTES, MAX_PLUGIN_HEADERS, ResponsePolicy, filter_headers, final_status,
     location_allowed,
 };

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use lutetia_web::fuzzing::fragment as sanitize_fragment;
+use lutetia_policy::sanitize::fragment as sanitize_fragment;
 
 /// Elements that run script or pull in active content.
 const FORBIDDEN_ELEMENTS: &[&str] = &[

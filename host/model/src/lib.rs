@@ -4,7 +4,7 @@
 //! rules of event topics and job cadences, the content hash.
 //!
 //! The lowest layer: it depends on no other crate of the project, and never on tokio,
-//! sqlx, wasmtime or axum (checked by `tests/tests/layering.rs`). Reading a settings file
+//! sqlx, wasmtime or axum (checked by `tests/tests/all/layering.rs`). Reading a settings file
 //! (`Settings::from_file`) is the only file access, a plain `std::fs` read.
 
 pub mod events;

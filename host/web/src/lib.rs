@@ -1,10 +1,12 @@
-//! `lutetia-web`, the HTTP layer: the connection loop (`serve`), routes, body limits, what a
-//! plugin's answer may carry (`headers`), page sanitising (`sanitize`) and wrapping
-//! (`layout`), error answers (`refusal`), the admin API (`admin`), request ids, the access
-//! log and `/metrics` (`observe`), and the host's start (`server`). The only crate that uses axum, hyper, tower, ammonia, html5ever and minijinja.
+//! `lutetia-web`, the HTTP layer: the connection loop (`serve`), routes, body limits, page
+//! wrapping (`layout`), error answers (`refusal`), the admin API (`admin`), request ids,
+//! the access log and `/metrics` (`observe`), and the host's start (`server`). It applies
+//! `lutetia-policy`'s rules (what a plugin sees of a request, what its answer may carry,
+//! its page cleaned) to real requests and answers. The only crate that uses axum, hyper,
+//! tower and minijinja.
 //!
-//! Depends on `lutetia-model`, `lutetia-runtime` and `lutetia-platform`; nothing of the
-//! project depends on it but the command line.
+//! Depends on `lutetia-model`, `lutetia-policy`, `lutetia-runtime` and `lutetia-platform`;
+//! nothing of the project depends on it but the command line.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +17,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request as HttpRequest, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response as HttpResponse};
 use axum::routing::{any, get};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -24,39 +26,22 @@ use tracing::Instrument;
 use crate::app::App;
 use lutetia_model::manifest::Capability;
 use lutetia_model::settings::HttpSettings;
+use lutetia_policy::request::plugin_id_in_path;
+use lutetia_policy::{headers, sanitize};
 use lutetia_runtime::{LoadedPlugin, Page, Reply, Request, Response};
 use refusal::{Refusal, prefers_json};
 
 mod admin;
 pub mod app;
-mod headers;
 mod layout;
 mod observe;
 mod refusal;
-mod sanitize;
 mod serve;
 pub mod server;
-mod site_url;
 mod upload;
 
 pub use layout::{Layout, LayoutError, NavItem};
 pub use serve::serve;
-
-/// The pure functions of the HTTP layer that turn untrusted input into what the host
-/// sends or passes on, public so that fuzz targets (and tests) can drive them without a
-/// server: the WIT request built from an HTTP request, the filter of a plugin's
-/// response headers and status, the location check, the page sanitiser.
-#[doc(hidden)]
-pub mod fuzzing {
-    pub use super::headers::{
-        AnswerKind, Dropped, MAX_PLUGIN_HEADER_BYTES, MAX_PLUGIN_HEADERS, ResponsePolicy, StatusRefused,
-        filter_headers, final_status, is_site_relative, location_allowed,
-    };
-    pub use super::sanitize::{PageLimits, PageRefused, bounded_fragment, fragment};
-    pub use super::{plugin_id_in_path, wit_request};
-    /// The `http` crate's types (requests, headers), as axum re-exports them.
-    pub use axum::http;
-}
 
 /// Builds the router; tests and `serve` share it.
 pub fn router(app: Arc<App>) -> Router {
@@ -140,60 +125,23 @@ async fn plugin_root(State(app): State<Arc<App>>, request: HttpRequest) -> HttpR
     }
 }
 
-/// The plugin id of a `/p/{id}...` path, percent-decoded, if it is a valid plugin id.
-pub fn plugin_id_in_path(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/p/")?;
-    let segment = rest.split('/').next()?;
-    let id = String::from_utf8(percent_decode(segment.as_bytes())).ok()?;
-    lutetia_model::manifest::is_valid_id(&id).then_some(id)
-}
-
-/// `%XX` sequences decoded; anything else (an invalid `%` included) kept as it is.
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let hex = |b: u8| (b as char).to_digit(16);
-    let mut out = Vec::with_capacity(input.len());
-    let mut i = 0;
-    while i < input.len() {
-        let decoded = match input[i..] {
-            [b'%', h, l, ..] => hex(h).zip(hex(l)).map(|(h, l)| (h * 16 + l) as u8),
-            _ => None,
-        };
-        match decoded {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(input[i]);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// The path below `/p/{plugin}`, as the client sent it (still percent-encoded).
-fn path_below_mount(raw: &str) -> String {
-    let below = raw
-        .strip_prefix("/p/")
-        .and_then(|rest| rest.find('/').map(|slash| &rest[slash..]))
-        .unwrap_or("/");
-    below.to_owned()
-}
+/// The site's language, for a visitor whose browser names none that can be used (and
+/// for the layout's `lang`), until the site's language is a setting.
+const DEFAULT_LOCALE: &str = "en";
 
 /// The WIT request a plugin receives for an HTTP request to its mount `/p/{plugin_id}`:
-/// the path below the mount and the raw query (both still percent-encoded), the headers
-/// without credentials or hop-by-hop ones, the preferred locale.
-pub fn wit_request(parts: &Parts, body: Vec<u8>, plugin_id: &str, request_id: &str) -> Request {
+/// what [`lutetia_policy::request::forwarded`] lets through, the body, no user yet.
+fn wit_request(parts: &Parts, body: Vec<u8>, plugin_id: &str, request_id: &str) -> Request {
+    let seen = lutetia_policy::request::forwarded(parts, plugin_id, DEFAULT_LOCALE);
     Request {
-        method: parts.method.as_str().to_owned(),
-        path: path_below_mount(parts.uri.path()),
-        query: parts.uri.query().unwrap_or("").to_owned(),
-        headers: forwarded_headers(&parts.headers),
+        method: seen.method,
+        path: seen.path,
+        query: seen.query,
+        headers: seen.headers,
         body,
         user: None,
-        locale: preferred_locale(&parts.headers),
-        mount: format!("/p/{plugin_id}"),
+        locale: seen.locale,
+        mount: seen.mount,
         request_id: request_id.to_owned(),
     }
 }
@@ -414,45 +362,6 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 }
 
 /// Headers a plugin may see: credentials and hop-by-hop headers stay with the host.
-fn forwarded_headers(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter(|(name, _)| !is_private_request_header(name))
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
-        .collect()
-}
-
-fn is_private_request_header(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "cookie"
-            | "authorization"
-            | "proxy-authorization"
-            | "connection"
-            | "keep-alive"
-            | "te"
-            | "trailer"
-            | "upgrade"
-    )
-}
-
-/// The first language of `Accept-Language`, if it looks like a BCP 47 tag.
-fn preferred_locale(headers: &HeaderMap) -> String {
-    headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|tag| tag.split(';').next().unwrap_or("").trim())
-        .filter(|tag| {
-            !tag.is_empty()
-                && tag.len() <= 35
-                && tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && *tag != "*"
-        })
-        .unwrap_or("en")
-        .to_owned()
-}
-
 /// What a plugin's answer becomes, for one request.
 struct Answer<'a> {
     app: &'a Arc<App>,
@@ -721,58 +630,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn locale_is_the_first_valid_tag() {
-        let mut h = HeaderMap::new();
-        assert_eq!(preferred_locale(&h), "en");
-        h.insert(
-            header::ACCEPT_LANGUAGE,
-            HeaderValue::from_static("fr-FR,fr;q=0.9,en;q=0.8"),
-        );
-        assert_eq!(preferred_locale(&h), "fr-FR");
-        h.insert(header::ACCEPT_LANGUAGE, HeaderValue::from_static("<script>"));
-        assert_eq!(preferred_locale(&h), "en");
-    }
-
-    #[test]
-    fn credentials_are_not_forwarded() {
-        let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("session=secret"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
-        h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
-        assert_eq!(
-            forwarded_headers(&h),
-            vec![("accept".to_owned(), "text/html".to_owned())]
-        );
-    }
-
-    #[test]
-    fn plugin_ids_come_from_the_path_decoded_and_checked() {
-        assert_eq!(plugin_id_in_path("/p/hello/a/b").as_deref(), Some("hello"));
-        assert_eq!(plugin_id_in_path("/p/hello").as_deref(), Some("hello"));
-        assert_eq!(plugin_id_in_path("/p/%68ello/").as_deref(), Some("hello"));
-        for bad in [
-            "/p/%0A/",
-            "/p/%0a",
-            "/p/he%00llo/",
-            "/p/%FF/",
-            "/p/%ZZ/",
-            "/p/Hello/",
-            "/p//x",
-            "/x/hello/",
-            "/p/a%2Fb/",
-        ] {
-            assert_eq!(plugin_id_in_path(bad), None, "{bad}");
-        }
-        assert_eq!(percent_decode(b"a%20b%zz%4"), b"a b%zz%4");
-    }
-
-    #[test]
-    fn the_wit_request_keeps_the_raw_path_and_query() {
+    fn the_wit_request_is_what_the_policy_forwards_and_the_body() {
         let request = axum::http::Request::builder()
             .method("POST")
             .uri("/p/demo/a%2Fb/c?x=%20y&z")
             .header("cookie", "s=1")
-            .header("accept-language", "fr-CA,fr;q=0.8")
             .header("x-test", "1")
             .body(())
             .expect("request");
@@ -782,9 +644,15 @@ mod tests {
             (wit.method.as_str(), wit.path.as_str(), wit.query.as_str()),
             ("POST", "/a%2Fb/c", "x=%20y&z")
         );
-        assert_eq!(wit.mount, "/p/demo");
-        assert_eq!(wit.locale, "fr-CA");
-        assert_eq!(wit.body, b"body");
+        assert_eq!(
+            (wit.mount.as_str(), wit.locale.as_str()),
+            ("/p/demo", DEFAULT_LOCALE)
+        );
+        assert_eq!(
+            (wit.body.as_slice(), wit.request_id.as_str()),
+            (&b"body"[..], "r-1")
+        );
+        assert!(wit.user.is_none());
         assert!(wit.headers.iter().all(|(n, _)| n != "cookie"));
         assert!(wit.headers.contains(&("x-test".to_owned(), "1".to_owned())));
     }
@@ -805,13 +673,6 @@ mod tests {
             ..HttpSettings::default()
         };
         assert_eq!(body_deadline(&none, &h, 1 << 20), Duration::from_millis(10_000));
-    }
-
-    #[test]
-    fn plugin_paths_stay_encoded() {
-        assert_eq!(path_below_mount("/p/hello/"), "/");
-        assert_eq!(path_below_mount("/p/hello/a%2Fb/c%20d"), "/a%2Fb/c%20d");
-        assert_eq!(path_below_mount("/p/hello"), "/");
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub(crate) async fn track(
     let kind = route_kind(route.as_deref());
     // Only the id of a plugin this host serves: a made-up `/p/{id}` logs none.
     let plugin = match kind {
-        RouteKind::Plugin => crate::plugin_id_in_path(request.uri().path())
+        RouteKind::Plugin => lutetia_policy::request::plugin_id_in_path(request.uri().path())
             .filter(|id| app.platform.registry.get(id).is_some()),
         _ => None,
     };

@@ -1,8 +1,8 @@
 //! What cleaning a plugin's page costs, on inputs known to make HTML parsers superlinear:
 //! time per input size, with one pass of ammonia alone (`clean_once`, what the host did
 //! before issue 10) and as the host cleans now (`bounded_fragment`: the bounds, then
-//! ammonia to a fixed point). It compiles the host's own
-//! sanitiser sources, so the figures are those of the host's code, in release mode:
+//! ammonia to a fixed point). It builds the host's own
+//! sanitiser (`lutetia-policy`), so the figures are those of the host's code, in release mode:
 //!
 //!     cargo run --release --manifest-path scripts/sanitize-cost/Cargo.toml [KIND ...]
 //!
@@ -12,15 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-/// The web crate's sources (`host/web/src`), with only the two modules the sanitiser needs.
-#[allow(dead_code, unreachable_pub)]
-#[path = "../../../host/web/src"]
-mod http {
-    pub mod sanitize;
-    pub mod site_url;
-}
-
-use http::sanitize::{PageLimits, bounded_fragment, clean_once};
+use lutetia_policy::sanitize::{PageLimits, bounded_fragment, clean_once};
 
 fn pathological(kind: &str, n: usize) -> String {
     match kind {

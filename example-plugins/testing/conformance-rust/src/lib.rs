@@ -2,7 +2,7 @@
 //!
 //! It answers the routes of `example-plugins/testing/CONFORMANCE.md` with the Rust SDK only;
 //! `conformance-python` and `conformance-js` answer the same routes the same way, and
-//! `tests/tests/contract.rs` runs one suite of host-side tests against the three. Where the
+//! `tests/tests/all/contract.rs` runs one suite of host-side tests against the three. Where the
 //! contract leaves a detail open, the choice made here is the one the suite checks (and the
 //! other languages follow): integers in the query are ASCII digits only, a known path with
 //! another method is an unknown route (404), and a repeated form field keeps its first value.

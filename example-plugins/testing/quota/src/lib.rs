@@ -1,5 +1,5 @@
 //! `quota`: a test-only plugin, never installed by a city. Each route makes one call to a
-//! service that has a quota, so the integration tests (`tests/tests/quotas.rs`) can hit
+//! service that has a quota, so the integration tests (`tests/tests/all/quotas.rs`) can hit
 //! every quota with concurrent requests and see `quota-exceeded` (HTTP 429).
 //!
 //! - `POST /kv/set?key=K&size=N` writes N bytes under K; `POST /kv/delete?key=K`;

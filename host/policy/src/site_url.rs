@@ -1,5 +1,5 @@
 //! The one URL rule shared by the header filter (`Location`) and the sanitiser (form
-//! actions), kept free of dependencies so the sanitiser's benchmark can build it alone.
+//! actions).
 
 /// Whether `value` is a reference that stays on the site: a path (`/a/b`, not `//host`),
 /// a relative reference (`thanks`, `../x`, `?page=2`, `#top`) or empty; never a scheme,

@@ -8,9 +8,9 @@
 //! `x-forwarded-*`, `x-accel-redirect`, `x-sendfile`...) stay the host's; CORS headers
 //! need the `cors` capability and name only the granted origins.
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
-pub use super::site_url::is_site_relative;
+pub use crate::site_url::is_site_relative;
 
 /// Most headers kept from one answer; the rest are dropped.
 pub const MAX_PLUGIN_HEADERS: usize = 64;
