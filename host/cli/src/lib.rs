@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use lutetia_model::settings::Settings;
+use lutetia_model::settings::{Flags, Settings};
 
 mod plugin;
 
@@ -220,12 +220,13 @@ pub struct CommonArgs {
     /// TOML configuration file.
     #[arg(long, env = "LUTETIA_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database URL: sqlite://PATH (default ./data/lutetia.db) or postgres://...
-    #[arg(long, env = "LUTETIA_DATABASE_URL", value_name = "URL")]
+    /// Database URL: sqlite://PATH (default ./data/lutetia.db) or postgres://... (over
+    /// the file and LUTETIA_DATABASE_URL)
+    #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
     /// Folder of the compiled-component cache (default ./data/compiled-cache); several
-    /// hosts may share one.
-    #[arg(long, env = "LUTETIA_COMPILED_CACHE_DIR", value_name = "DIR")]
+    /// hosts may share one (over the file and LUTETIA_COMPILED_CACHE_DIR)
+    #[arg(long, value_name = "DIR")]
     pub compiled_cache_dir: Option<PathBuf>,
 }
 
@@ -235,8 +236,8 @@ pub struct ServeArgs {
     /// Settings file and database.
     #[command(flatten)]
     pub common: CommonArgs,
-    /// Address to listen on (default 127.0.0.1:8080).
-    #[arg(long, env = "LUTETIA_BIND", value_name = "ADDR")]
+    /// Address to listen on (default 127.0.0.1:8080; over the file and LUTETIA_BIND)
+    #[arg(long, value_name = "ADDR")]
     pub bind: Option<SocketAddr>,
     /// Also load the plugins of this folder (ID.wasm with ID.toml beside it).
     #[arg(long, env = "LUTETIA_PLUGINS", value_name = "DIR")]
@@ -322,7 +323,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             println!(
                 "database {} is up to date",
-                lutetia_db::redact(&settings.database_url)
+                lutetia_model::settings::redact_url(&settings.database_url)
             );
             Ok(())
         }
@@ -331,9 +332,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(args) => plugin::dev(args).await,
         Command::CheckConfig(args) => {
             let settings = load_settings(&args)?;
-            println!("configuration is valid");
-            println!("bind = {}", settings.bind);
-            println!("database-url = {}", lutetia_db::redact(&settings.database_url));
+            println!("# configuration is valid; the effective settings (secrets masked):");
+            print!("{}", settings.to_masked_toml());
             Ok(())
         }
     }
@@ -374,30 +374,29 @@ async fn outbox_list(args: OutboxListArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Defaults, then the file, then environment variables and flags.
+/// Defaults, then the file, then `LUTETIA_*` variables, then flags
+/// ([`Settings::load`]).
 pub(crate) fn load_settings(args: &CommonArgs) -> anyhow::Result<Settings> {
-    let mut settings = match &args.config {
-        Some(path) => Settings::from_file(path)?,
-        None => Settings::default(),
+    Ok(load_with(args, Flags::default())?)
+}
+
+/// [`load_settings`] with more flags than the common ones.
+fn load_with(args: &CommonArgs, flags: Flags) -> Result<Settings, lutetia_model::settings::SettingsError> {
+    let flags = Flags {
+        database_url: args.database_url.clone(),
+        compiled_cache_dir: args.compiled_cache_dir.clone(),
+        ..flags
     };
-    if let Some(url) = &args.database_url {
-        settings.database_url = url.clone();
-    }
-    if let Some(dir) = &args.compiled_cache_dir {
-        settings.compiled_cache_dir = Some(dir.clone());
-    }
-    settings.validate()?;
-    Ok(settings)
+    Settings::load(args.config.as_deref(), &flags)
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut settings = load_settings(&args.common)?;
-    if let Some(bind) = args.bind {
-        settings.bind = bind;
-    }
-    if let Some(dir) = args.plugins {
-        settings.plugins_dir = Some(dir);
-    }
+    let flags = Flags {
+        bind: args.bind,
+        plugins_dir: args.plugins,
+        ..Flags::default()
+    };
+    let settings = load_with(&args.common, flags)?;
     if let Some(dir) = &settings.plugins_dir {
         anyhow::ensure!(dir.is_dir(), "plugins folder {} does not exist", dir.display());
     }

@@ -318,7 +318,7 @@ impl Database {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://...`), creating the SQLite
     /// file and its folder if needed.
     pub async fn connect(url: &str) -> Result<Database, DbError> {
-        let shown = redact(url);
+        let shown = lutetia_model::settings::redact_url(url);
         let connect_err = |source| DbError::Connect {
             url: shown.clone(),
             source,
@@ -426,40 +426,14 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Removes a password from a database URL before it is shown or logged.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &userinfo[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{lock_key, redact};
+    use super::lock_key;
 
     #[test]
     fn lock_keys_are_stable_and_spread() {
         // Two processes (or a host and the command line) must compute the same key.
         assert_eq!(lock_key("hello"), lock_key("hello"));
         assert_ne!(lock_key("hello"), lock_key("hello-b"));
-    }
-
-    #[test]
-    fn redacts_passwords_only() {
-        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
     }
 }

@@ -34,7 +34,7 @@ macro_rules! quotas {
 
         /// Quota values given in a settings table or asked for by a manifest; `None` leaves
         /// the value to what is under it (the built-in value, or the host's default).
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
         #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
         pub struct QuotaSettings {
             $($(#[doc = $doc])* pub $field: Option<u64>,)*

@@ -1,11 +1,26 @@
-//! Host settings: defaults, overridden by a TOML file, overridden by `LUTETIA_*` variables
-//! and command-line flags (the binary merges those last two through clap).
+//! Host settings, in four layers, each overriding the one before ([`Settings::load`]):
+//! 1. the defaults (`Default` of each struct);
+//! 2. the TOML file (`--config FILE`, `LUTETIA_CONFIG`);
+//! 3. `LUTETIA_*` variables: one per key, upper case, `_` for `-` and `__` between a table
+//!    and its key (`LUTETIA_DATABASE_URL`, `LUTETIA_LIMITS__DEFAULT_TIMEOUT_MS`,
+//!    `LUTETIA_HTTP__ACCESS_LOG=false`); the operator's `[plugins.ID.config]` tables come
+//!    from the file only;
+//! 4. the command line's flags (`--bind`, `--database-url`, `--plugins`, ...).
+//!
+//! figment merges the layers (one documented precedence, no hand merging); the file is also
+//! parsed alone first, so that a typo in it is reported with its line. Secrets
+//! ([`Secret`]: the SMTP password, later the OpenID Connect client secrets) can come from a
+//! variable or from a file (`smtp-password-file`, `LUTETIA_SMTP_PASSWORD_FILE`: a
+//! container's or systemd's secret file), are never printed by `Debug`, and are masked,
+//! with the passwords of URLs, in what `lutetia check-config` prints.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
 
 /// Why settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +41,10 @@ pub enum SettingsError {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// A `LUTETIA_*` variable or a flag has a value of the wrong type, or names no
+    /// setting.
+    #[error("invalid setting from the environment or the command line: {0}")]
+    Layered(String),
     /// A value is out of its allowed range or inconsistent with another one.
     #[error("invalid setting `{key}`: {message}")]
     Invalid {
@@ -36,8 +55,141 @@ pub enum SettingsError {
     },
 }
 
+/// A value that must not be shown: `Debug` prints `***`, and so does its serialisation
+/// (which is only ever used to show settings, never to store them).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
+    }
+}
+
+/// `url` with the password of its user info replaced by `***`
+/// (`postgres://app:secret@db/x` → `postgres://app:***@db/x`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The user name in the user info of `url`, if any (`smtp://alice@host` → `alice`).
+fn url_user(url: &str) -> Option<&str> {
+    let scheme_end = url.find("://")?;
+    let at = url.rfind('@').filter(|&at| at > scheme_end)?;
+    let userinfo = &url[scheme_end + 3..at];
+    let user = userinfo.split(':').next().unwrap_or("");
+    (!user.is_empty()).then_some(user)
+}
+
+/// The settings given as command-line flags: the top layer of [`Settings::load`]. `None`
+/// leaves the layers below as they are.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Flags {
+    /// `--bind`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bind: Option<SocketAddr>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// `--plugins`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugins_dir: Option<PathBuf>,
+    /// `--compiled-cache-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiled_cache_dir: Option<PathBuf>,
+}
+
+/// The top-level settings a `LUTETIA_*` variable may set (a table's keys included). Not
+/// `plugins` (the operator's per-plugin config comes from the file, and `LUTETIA_PLUGINS`
+/// is the `--plugins` flag's variable) and not `config` (`LUTETIA_CONFIG` names the file).
+/// A test checks that this is every other key of [`Settings`].
+const ENV_ROOTS: &[&str] = &[
+    "bind",
+    "database-url",
+    "plugins-dir",
+    "site-name",
+    "limits",
+    "http",
+    "metrics",
+    "files-dir",
+    "smtp-url",
+    "smtp-username",
+    "smtp-password",
+    "smtp-password-file",
+    "mail-from",
+    "mail-max-attempts",
+    "compiled-cache-dir",
+];
+
+/// The settings key of the variable `LUTETIA_{var}` (`var` lower-cased), if it names one:
+/// `limits__default_timeout_ms` → `limits.default-timeout-ms`.
+fn env_key(var: &str) -> Option<String> {
+    let segments: Vec<String> = var.split("__").map(|s| s.replace('_', "-")).collect();
+    let root = segments.first()?;
+    ENV_ROOTS.contains(&root.as_str()).then(|| segments.join("."))
+}
+
+/// The operator's `[plugins.ID.config]` sets keys that the plugin's manifest does not
+/// declare: a typo, or a key an older version had. Refused rather than ignored, since the
+/// plugin would silently run with its default instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the settings' [plugins.{plugin}.config] set {}, which the manifest of `{plugin}` does not declare (it declares {}); remove or rename them",
+    quoted(.undeclared),
+    if .declared.is_empty() { "no settings".to_owned() } else { quoted(.declared) }
+)]
+pub struct UndeclaredConfig {
+    /// The plugin id.
+    pub plugin: String,
+    /// The keys set but not declared.
+    pub undeclared: Vec<String>,
+    /// The keys the manifest declares.
+    pub declared: Vec<String>,
+}
+
+fn quoted(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Everything the host needs to run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Settings {
     /// Address to listen on.
@@ -61,6 +213,13 @@ pub struct Settings {
     /// SMTP server the outbox is sent through (`smtp://host:port`, `smtps://...`); without
     /// it, mail stays queued in the outbox.
     pub smtp_url: Option<String>,
+    /// User name for the SMTP server (default: the user of `smtp-url`, if it has one).
+    pub smtp_username: Option<String>,
+    /// Password for the SMTP server, rather than in `smtp-url`.
+    pub smtp_password: Option<Secret>,
+    /// A file holding the SMTP password (its last line break ignored): a container's or
+    /// systemd's secret file. Not with `smtp-password`.
+    pub smtp_password_file: Option<PathBuf>,
     /// Sender address of outgoing mail.
     pub mail_from: String,
     /// Delivery attempts before a message is marked `failed`.
@@ -72,7 +231,7 @@ pub struct Settings {
 }
 
 /// Resource limits applied to every plugin call.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Limits {
     /// Largest request body accepted, in bytes.
@@ -129,7 +288,7 @@ pub struct Limits {
 
 /// How the host serves HTTP: timeouts and bounds that keep slow or hostile clients (and
 /// plugins' pages) from holding connections or threads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct HttpSettings {
     /// Time a client has to send a complete request head, counted from the connection's
@@ -170,7 +329,7 @@ pub struct HttpSettings {
 }
 
 /// The `/metrics` endpoint (Prometheus / OpenMetrics text).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct MetricsSettings {
     /// Serve `/metrics` at all (otherwise it answers 404 like any unknown path).
@@ -251,7 +410,7 @@ impl HttpSettings {
 }
 
 /// Operator settings for one plugin.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields, rename_all = "kebab-case")]
 pub struct PluginSettings {
     /// Values returned by the plugin's `config.get`, overriding its manifest's defaults.
@@ -271,6 +430,9 @@ impl Default for Settings {
             plugins: BTreeMap::new(),
             files_dir: PathBuf::from("./data/files"),
             smtp_url: None,
+            smtp_username: None,
+            smtp_password: None,
+            smtp_password_file: None,
             mail_from: "Lutetia <noreply@localhost>".to_owned(),
             mail_max_attempts: 12,
             compiled_cache_dir: None,
@@ -354,8 +516,61 @@ impl Limits {
     }
 }
 
+impl std::fmt::Debug for Settings {
+    /// Every field, with the passwords of URLs masked and the secrets as `***`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("plugins_dir", &self.plugins_dir)
+            .field("site_name", &self.site_name)
+            .field("limits", &self.limits)
+            .field("http", &self.http)
+            .field("metrics", &self.metrics)
+            .field("plugins", &self.plugins)
+            .field("files_dir", &self.files_dir)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_username", &self.smtp_username)
+            .field("smtp_password", &self.smtp_password)
+            .field("smtp_password_file", &self.smtp_password_file)
+            .field("mail_from", &self.mail_from)
+            .field("mail_max_attempts", &self.mail_max_attempts)
+            .field("compiled_cache_dir", &self.compiled_cache_dir)
+            .finish()
+    }
+}
+
 impl Settings {
-    /// Reads a TOML configuration file over the defaults.
+    /// The settings of the four layers (see the module docs): defaults, the TOML `file`,
+    /// the `LUTETIA_*` variables of this process, `flags`; secret files read; validated.
+    pub fn load(file: Option<&Path>, flags: &Flags) -> Result<Settings, SettingsError> {
+        let mut layers = Figment::new();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            // Alone first: a typo in the file is reported with its line and the file's name.
+            Settings::from_toml(&text).map_err(|message| SettingsError::Parse {
+                path: path.to_owned(),
+                message,
+            })?;
+            layers = layers.merge(Toml::string(&text));
+        }
+        // figment strips the prefix; the rest of the name is as written (upper case).
+        let environment = Env::prefixed("LUTETIA_")
+            .filter_map(|var| env_key(&var.as_str().to_ascii_lowercase()).map(Into::into));
+        let mut settings: Settings = layers
+            .merge(environment)
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| SettingsError::Layered(e.to_string()))?;
+        settings.read_secret_files()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Reads a TOML configuration file over the defaults (no variables, no flags).
     pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
         let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
             path: path.to_owned(),
@@ -365,6 +580,69 @@ impl Settings {
             path: path.to_owned(),
             message,
         })
+    }
+
+    /// The effective settings as TOML, as `lutetia check-config` prints them: the
+    /// passwords of URLs and every secret masked.
+    pub fn to_masked_toml(&self) -> String {
+        let mut shown = self.clone();
+        shown.database_url = redact_url(&shown.database_url);
+        shown.smtp_url = shown.smtp_url.as_deref().map(redact_url);
+        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print the settings: {e}\n"))
+    }
+
+    /// The operator's `[plugins.ID.config]` for the plugin of `manifest`, which must only
+    /// set keys its `[config]` declares.
+    pub fn plugin_config(
+        &self,
+        manifest: &crate::manifest::Manifest,
+    ) -> Result<BTreeMap<String, String>, UndeclaredConfig> {
+        let Some(plugin) = self.plugins.get(&manifest.id) else {
+            return Ok(BTreeMap::new());
+        };
+        let undeclared: Vec<String> = plugin
+            .config
+            .keys()
+            .filter(|key| !manifest.config.contains_key(*key))
+            .cloned()
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(UndeclaredConfig {
+                plugin: manifest.id.clone(),
+                undeclared,
+                declared: manifest.config.keys().cloned().collect(),
+            });
+        }
+        Ok(plugin.config.clone())
+    }
+
+    /// The user name and password for the SMTP server, when a password is set.
+    pub fn smtp_credentials(&self) -> Option<(String, Secret)> {
+        let password = self.smtp_password.clone()?;
+        let user = self
+            .smtp_username
+            .clone()
+            .or_else(|| self.smtp_url.as_deref().and_then(url_user).map(str::to_owned))?;
+        Some((user, password))
+    }
+
+    /// Reads the secrets given as files into their settings.
+    fn read_secret_files(&mut self) -> Result<(), SettingsError> {
+        if let Some(path) = &self.smtp_password_file {
+            if self.smtp_password.is_some() {
+                return Err(SettingsError::Invalid {
+                    key: "smtp-password-file",
+                    message: "set smtp-password or smtp-password-file, not both".to_owned(),
+                });
+            }
+            let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let line_end: &[char] = &['\r', '\n'];
+            self.smtp_password = Some(Secret::new(text.trim_end_matches(line_end)));
+        }
+        Ok(())
     }
 
     /// Parses TOML text over the defaults; the error names the line and the key.
@@ -453,6 +731,22 @@ impl Settings {
                 "must start with smtp:// (plain or ?tls=required for STARTTLS) or smtps://",
             );
         }
+        if (self.smtp_password.is_some() || self.smtp_username.is_some()) && self.smtp_url.is_none() {
+            return invalid(
+                if self.smtp_password.is_some() {
+                    "smtp-password"
+                } else {
+                    "smtp-username"
+                },
+                "is set, but smtp-url is not: there is no SMTP server to sign in to",
+            );
+        }
+        if self.smtp_password.is_some() && self.smtp_credentials().is_none() {
+            return invalid(
+                "smtp-password",
+                "needs a user name: smtp-username, or a user in smtp-url (smtp://user@host)",
+            );
+        }
         if let Err(e) = self.mail_from.parse::<lettre::message::Mailbox>() {
             return invalid("mail-from", &format!("not a valid address: {e}"));
         }
@@ -464,8 +758,223 @@ impl Settings {
 }
 
 #[cfg(test)]
+// figment's `Jail` closures return its large error type.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+
+    /// `Settings::load` inside a jail: its own variables and working folder.
+    fn load_in_jail(
+        file: Option<&str>,
+        vars: &[(&str, &str)],
+        flags: &Flags,
+    ) -> Result<Settings, SettingsError> {
+        let mut loaded = None;
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            for (name, value) in vars {
+                jail.set_env(name, value);
+            }
+            let path = match file {
+                Some(text) => {
+                    jail.create_file("lutetia.toml", text)?;
+                    Some(jail.directory().join("lutetia.toml"))
+                }
+                None => None,
+            };
+            loaded = Some(Settings::load(path.as_deref(), flags));
+            Ok(())
+        });
+        loaded.expect("the jail ran")
+    }
+
+    #[test]
+    fn layers_override_in_order_defaults_file_variables_flags() {
+        let file = "site-name = \"Ville\"\nbind = \"127.0.0.1:9001\"\n[limits]\ndefault-timeout-ms = 3000\nmax-body-bytes = 10\n";
+        let only_file = load_in_jail(Some(file), &[], &Flags::default()).expect("loads");
+        assert_eq!(
+            (
+                only_file.site_name.as_str(),
+                only_file.bind.port(),
+                only_file.limits.default_timeout_ms
+            ),
+            ("Ville", 9001, 3000)
+        );
+        assert_eq!(only_file.limits.max_memory_mb, 512, "a default under the file");
+
+        let vars = [
+            ("LUTETIA_BIND", "127.0.0.1:9002"),
+            ("LUTETIA_LIMITS__DEFAULT_TIMEOUT_MS", "4000"),
+            ("LUTETIA_HTTP__ACCESS_LOG", "false"),
+            // Not settings: the log filter, the file's name, another program's variable.
+            ("LUTETIA_LOG", "debug"),
+            ("LUTETIA_CONFIG", "elsewhere.toml"),
+            ("LUTETIA_PLUGINS", "/srv/plugins"),
+        ];
+        let with_vars = load_in_jail(Some(file), &vars, &Flags::default()).expect("loads");
+        assert_eq!(with_vars.bind.port(), 9002, "a variable over the file");
+        assert_eq!(with_vars.limits.default_timeout_ms, 4000);
+        assert_eq!(with_vars.limits.max_body_bytes, 10, "the file's other keys stay");
+        assert!(!with_vars.http.access_log);
+        assert_eq!(with_vars.site_name, "Ville");
+
+        let flags = Flags {
+            bind: Some(SocketAddr::from(([127, 0, 0, 1], 9003))),
+            database_url: Some("postgres://u:p@db/x".to_owned()),
+            ..Flags::default()
+        };
+        let with_flags = load_in_jail(Some(file), &vars, &flags).expect("loads");
+        assert_eq!(with_flags.bind.port(), 9003, "a flag over the variable");
+        assert_eq!(with_flags.database_url, "postgres://u:p@db/x");
+        assert_eq!(with_flags.limits.default_timeout_ms, 4000);
+    }
+
+    #[test]
+    fn a_variable_with_a_typo_or_a_bad_value_is_an_error() {
+        let err = load_in_jail(
+            None,
+            &[("LUTETIA_LIMITS__DEFAULT_TIMEOUT", "5")],
+            &Flags::default(),
+        )
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("default-timeout"), "{err}");
+        let err = load_in_jail(None, &[("LUTETIA_MAIL_MAX_ATTEMPTS", "many")], &Flags::default())
+            .expect_err("not a number");
+        assert!(
+            err.to_string().to_lowercase().contains("mail-max-attempts"),
+            "{err}"
+        );
+        let err = load_in_jail(None, &[("LUTETIA_LIMITS__MAX_MEMORY_MB", "0")], &Flags::default())
+            .expect_err("out of range");
+        assert!(err.to_string().contains("limits.max-memory-mb"), "{err}");
+    }
+
+    #[test]
+    fn the_file_is_checked_alone_with_its_lines() {
+        let err = load_in_jail(Some("bind = \"127.0.0.1:1\"\nbnid = 3\n"), &[], &Flags::default())
+            .expect_err("typo");
+        let text = err.to_string();
+        assert!(
+            text.contains("bnid") && text.contains("line 2") && text.contains("lutetia.toml"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn every_top_level_key_but_plugins_can_come_from_a_variable() {
+        let mut all = Settings {
+            plugins_dir: Some("p".into()),
+            smtp_url: Some("smtp://a@b".into()),
+            smtp_username: Some("a".into()),
+            smtp_password: Some(Secret::new("x")),
+            smtp_password_file: Some("f".into()),
+            compiled_cache_dir: Some("c".into()),
+            ..Settings::default()
+        };
+        all.plugins.insert("hello".into(), PluginSettings::default());
+        let value = toml::Value::try_from(&all).expect("serialises");
+        let keys: Vec<&str> = value
+            .as_table()
+            .expect("a table")
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "plugins")
+            .collect();
+        let mut expected = ENV_ROOTS.to_vec();
+        expected.sort_unstable();
+        let mut keys = keys;
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+        assert_eq!(
+            env_key("limits__default_timeout_ms").as_deref(),
+            Some("limits.default-timeout-ms")
+        );
+        assert_eq!(env_key("plugins"), None);
+        assert_eq!(env_key("log_format"), None);
+    }
+
+    #[test]
+    fn secrets_come_from_a_variable_or_a_file_and_are_never_shown() {
+        let url = [("LUTETIA_SMTP_URL", "smtp://mairie@mail.example.org:587")];
+        let from_var = load_in_jail(
+            None,
+            &[url[0], ("LUTETIA_SMTP_PASSWORD", "s3cret")],
+            &Flags::default(),
+        )
+        .expect("loads");
+        let (user, password) = from_var.smtp_credentials().expect("credentials");
+        assert_eq!((user.as_str(), password.expose()), ("mairie", "s3cret"));
+
+        let mut from_file = None;
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("smtp-password", "from-file\n")?;
+            jail.set_env("LUTETIA_SMTP_URL", "smtp://mail.example.org:587");
+            jail.set_env("LUTETIA_SMTP_USERNAME", "agent");
+            jail.set_env(
+                "LUTETIA_SMTP_PASSWORD_FILE",
+                jail.directory().join("smtp-password").display(),
+            );
+            from_file = Some(Settings::load(None, &Flags::default()));
+            Ok(())
+        });
+        let from_file = from_file.expect("ran").expect("loads");
+        let (user, password) = from_file.smtp_credentials().expect("credentials");
+        assert_eq!((user.as_str(), password.expose()), ("agent", "from-file"));
+
+        let shown = format!("{from_var:?}\n{}", from_var.to_masked_toml());
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("smtp-password = \"***\""), "{shown}");
+        let with_url_password = Settings {
+            database_url: "postgres://app:hunter2@db/lutetia".into(),
+            smtp_url: Some("smtps://u:pw-in-url@mail:465".into()),
+            ..Settings::default()
+        };
+        let shown = format!("{with_url_password:?}\n{}", with_url_password.to_masked_toml());
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw-in-url"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://app:***@db/lutetia"), "{shown}");
+
+        let both = load_in_jail(
+            None,
+            &[
+                url[0],
+                ("LUTETIA_SMTP_PASSWORD", "a"),
+                ("LUTETIA_SMTP_PASSWORD_FILE", "/nonexistent"),
+            ],
+            &Flags::default(),
+        )
+        .expect_err("both");
+        assert!(both.to_string().contains("not both"), "{both}");
+        let missing = load_in_jail(
+            None,
+            &[url[0], ("LUTETIA_SMTP_PASSWORD_FILE", "/nonexistent/pw")],
+            &Flags::default(),
+        )
+        .expect_err("no such file");
+        assert!(missing.to_string().contains("/nonexistent/pw"), "{missing}");
+        let no_user = load_in_jail(
+            None,
+            &[
+                ("LUTETIA_SMTP_URL", "smtp://mail:25"),
+                ("LUTETIA_SMTP_PASSWORD", "a"),
+            ],
+            &Flags::default(),
+        )
+        .expect_err("no user");
+        assert!(no_user.to_string().contains("smtp-username"), "{no_user}");
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("sqlite://./x.db"), "sqlite://./x.db");
+        assert_eq!(url_user("smtp://alice:pw@h"), Some("alice"));
+        assert_eq!(url_user("smtp://h:25"), None);
+    }
 
     #[test]
     fn defaults_are_valid() {

@@ -12,7 +12,6 @@
 
 use semver::Version;
 
-use crate::registry::operator_config;
 use lutetia_db::{Database, DbError, PluginRow, VersionRow};
 use lutetia_model::hash::sha256_hex;
 use lutetia_model::manifest::{CapabilitySet, Manifest, format_capabilities, parse_capabilities};
@@ -52,6 +51,9 @@ pub enum LifecycleError {
     /// The component does not compile, link or fit its grants.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The operator's settings for the plugin name keys its manifest does not declare.
+    #[error(transparent)]
+    Config(#[from] lutetia_model::settings::UndeclaredConfig),
     /// Installing an id that is already installed.
     #[error("plugin `{0}` is already installed: use `upgrade` to install a new version")]
     AlreadyInstalled(String),
@@ -136,6 +138,7 @@ impl LifecycleError {
             LifecycleError::Runtime(RuntimeError::WorldMismatch { .. }) => "world_mismatch",
             LifecycleError::Runtime(RuntimeError::InvalidComponent { .. }) => "invalid_component",
             LifecycleError::Runtime(RuntimeError::Engine(_)) => "engine_error",
+            LifecycleError::Config(_) => "undeclared_config",
             LifecycleError::AlreadyInstalled(_) => "already_installed",
             LifecycleError::NotInstalled(_) => "not_found",
             LifecycleError::NotNewer { .. } => "not_newer",
@@ -263,7 +266,7 @@ impl Lifecycle<'_> {
         from: Option<String>,
     ) -> Result<(LoadedPlugin, Migration), LifecycleError> {
         let sha256 = sha256_hex(&wasm);
-        let config = operator_config(self.settings, &manifest.id);
+        let config = self.settings.plugin_config(manifest)?;
         let loaded = self
             .runtime
             .load(
@@ -427,7 +430,7 @@ impl Lifecycle<'_> {
                     manifest.clone(),
                     wasm.clone(),
                     info.sha256.clone(),
-                    operator_config(self.settings, &id),
+                    self.settings.plugin_config(manifest)?,
                     &self.settings.limits,
                     &requested,
                     Imports::Refuse,

@@ -1,7 +1,7 @@
 //! The set of plugins being served, by id. Lookups clone an `Arc`, so a call in flight keeps
 //! the version it started with even if the entry is replaced meanwhile.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -59,6 +59,9 @@ pub enum LoadError {
     /// Compiling or linking failed.
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    /// The operator's settings for the plugin name keys its manifest does not declare.
+    #[error(transparent)]
+    Config(#[from] lutetia_model::settings::UndeclaredConfig),
     /// Reading the installed plugins failed.
     #[error(transparent)]
     Db(#[from] DbError),
@@ -275,7 +278,7 @@ async fn load_stored(
         path: format!("stored grants of `{}`", plugin.id),
         source: ManifestError::Parse(message),
     })?;
-    let config = operator_config(settings, &manifest.id);
+    let config = settings.plugin_config(&manifest)?;
     Ok(runtime
         .load(
             manifest,
@@ -341,7 +344,7 @@ pub async fn load_file(
         });
     }
     let sha256 = lutetia_model::hash::sha256_hex(&wasm);
-    let config = operator_config(settings, &manifest.id);
+    let config = settings.plugin_config(&manifest)?;
     let granted = manifest.capabilities.requested();
     Ok(runtime
         .load(
@@ -354,15 +357,6 @@ pub async fn load_file(
             Imports::Deny,
         )
         .await?)
-}
-
-/// The operator's `[plugins.ID.config]` settings for plugin `id`.
-pub(crate) fn operator_config(settings: &Settings, id: &str) -> BTreeMap<String, String> {
-    settings
-        .plugins
-        .get(id)
-        .map(|p| p.config.clone())
-        .unwrap_or_default()
 }
 
 /// The `.wasm` files of a plugins folder, sorted.

@@ -10,13 +10,14 @@ use std::time::Duration;
 
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
 use lutetia_db::outbox::{Enqueued, NewMessage};
 use lutetia_db::{Database, DbError, now_ms};
 use lutetia_model::manifest::MailCapability;
-use lutetia_model::settings::Settings;
+use lutetia_model::settings::{Secret, Settings};
 
 /// Largest message (bodies and attachments), in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
@@ -254,7 +255,7 @@ pub fn spawn_sender(settings: &Settings, db: Database) -> Option<tokio::task::Jo
             return None;
         }
     };
-    let transport = match smtp_transport(&url) {
+    let transport = match smtp_transport(&url, settings.smtp_credentials()) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "mail will not be sent");
@@ -262,7 +263,7 @@ pub fn spawn_sender(settings: &Settings, db: Database) -> Option<tokio::task::Jo
         }
     };
     let max_attempts = settings.mail_max_attempts;
-    tracing::info!(smtp = %lutetia_db::redact(&url), "mail sender started");
+    tracing::info!(smtp = %lutetia_model::settings::redact_url(&url), "mail sender started");
     Some(tokio::spawn(async move {
         loop {
             match deliver_one(&db, &transport, &from, max_attempts).await {
@@ -279,11 +280,17 @@ pub fn spawn_sender(settings: &Settings, db: Database) -> Option<tokio::task::Jo
 
 /// The SMTP transport for `smtp://host:port` (plain), `smtp://...?tls=required` (STARTTLS)
 /// or `smtps://host:port` (TLS), with credentials in the URL if any.
-pub fn smtp_transport(url: &str) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
-    Ok(AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+pub fn smtp_transport(
+    url: &str,
+    credentials: Option<(String, Secret)>,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, MailError> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         .map_err(|e| MailError::SmtpUrl(e.to_string()))?
-        .timeout(Some(SMTP_TIMEOUT))
-        .build())
+        .timeout(Some(SMTP_TIMEOUT));
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(Credentials::new(user, password.expose().to_owned()));
+    }
+    Ok(builder.build())
 }
 
 /// Claims and delivers one due message; returns whether there was one.

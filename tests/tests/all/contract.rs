@@ -424,7 +424,10 @@ contract! {
         assert!(!body.contains("alert("), "{body}");
 
         // The manifest's settings, as the plugin reads them.
-        assert_eq!(site.get("/config").await.json(200), json!({ "greeting": "Bonjour" }));
+        assert_eq!(
+            site.get("/config").await.json(200),
+            json!({ "greeting": "Bonjour", "contact": "", "clé": "" })
+        );
         assert_eq!(
             site.get("/config/greeting").await.json(200),
             json!({ "key": "greeting", "value": "Bonjour" })

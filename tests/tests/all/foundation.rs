@@ -771,3 +771,84 @@ async fn an_unknown_log_format_is_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_key_the_manifest_does_not_declare_is_refused() {
+    // A typo in the operator's settings would otherwise leave the plugin on its default
+    // without a word: the plugin is not loaded, the log says which key, the rest serves.
+    let db = TestDb::new(Backend::Sqlite).await;
+    let config = db.dir().join("lutetia.toml");
+    std::fs::write(&config, "[plugins.hello.config]\ngreting = \"Salut\"\n").expect("write config");
+    let host = Host::start(BIN, &db, &["--config", config.to_str().expect("utf-8 path")]).await;
+    let (status, body) = host.get("/p/hello/").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(host.get("/healthz").await.0, 200);
+    assert_eq!(host.get("/p/trap/ok").await.0, 200, "the other plugins serve");
+    let log = host.log_with("does not declare").await;
+    assert!(
+        log.contains("[plugins.hello.config] set `greting`") && log.contains("it declares `greeting`"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn settings_come_from_variables_and_flags_and_check_config_masks_secrets() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let password_file = scratch.path().join("smtp-password");
+    std::fs::write(&password_file, "pw-from-file\n").expect("write secret");
+    std::fs::write(
+        scratch.path().join("lutetia.toml"),
+        "site-name = \"Mairie\"\nbind = \"127.0.0.1:9100\"\n[limits]\ndefault-timeout-ms = 3000\n",
+    )
+    .expect("write config");
+    let os = std::ffi::OsStr::new;
+    let (code, stdout, stderr) = lutetia_tests::run_cli_in(
+        BIN,
+        scratch.path(),
+        &[
+            "check-config",
+            "--config",
+            "lutetia.toml",
+            "--database-url",
+            "postgres://app:pg-secret@db.example.org/lutetia",
+        ],
+        &[
+            ("LUTETIA_BIND", os("127.0.0.1:9200")),
+            ("LUTETIA_LIMITS__DEFAULT_TIMEOUT_MS", os("4000")),
+            ("LUTETIA_DATABASE_URL", os("sqlite://./from-variable.db")),
+            ("LUTETIA_SMTP_URL", os("smtp://mairie@mail.example.org:587")),
+            ("LUTETIA_SMTP_PASSWORD_FILE", password_file.as_os_str()),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // Defaults < file < variables < flags.
+    for line in [
+        "site-name = \"Mairie\"",
+        "bind = \"127.0.0.1:9200\"",
+        "default-timeout-ms = 4000",
+        "database-url = \"postgres://app:***@db.example.org/lutetia\"",
+        "smtp-url = \"smtp://mairie@mail.example.org:587\"",
+        "smtp-password = \"***\"",
+        "max-memory-mb = 512",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line} in:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("pg-secret") && !stdout.contains("pw-from-file"),
+        "{stdout}"
+    );
+
+    let (code, stdout, stderr) = lutetia_tests::run_cli_in(
+        BIN,
+        scratch.path(),
+        &["check-config"],
+        &[("LUTETIA_HTTP__MAX_CONECTIONS", os("10"))],
+    )
+    .await;
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("max-conections"),
+        "the typo is named: {stderr}"
+    );
+}
