@@ -59,7 +59,6 @@ const ONE_OWNER: &[(&str, &str)] = &[
     ("hyper", "lutetia-web"),
     ("hyper-util", "lutetia-web"),
     ("tower", "lutetia-web"),
-    ("tower-http", "lutetia-web"),
     ("ammonia", "lutetia-policy"),
     ("html5ever", "lutetia-policy"),
     ("minijinja", "lutetia-web"),
