@@ -7,8 +7,9 @@
 //! or the web layer. What it must tell the layers above (an event was published) goes
 //! through `lutetia_services::bus`.
 //!
-//! Every call runs under three limits: an epoch deadline (guest code), a Tokio timeout
-//! (host calls the guest is waiting on) and a `ResourceLimiter` (linear memory).
+//! Every call runs under three limits: a deadline in CPU time with a wall-clock bound of
+//! twice that, checked at every epoch tick (guest code); a Tokio timeout (host calls the
+//! guest is waiting on); and a `ResourceLimiter` (linear memory).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -47,7 +48,7 @@ use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Extra time the Tokio timeout allows past the epoch deadline before it cancels a call.
+/// Extra time the Tokio timeout allows past a call's wall-clock bound before it cancels it.
 const TIMEOUT_GRACE: Duration = Duration::from_millis(250);
 /// A call's deadline is CPU time: it may use `timeout` of CPU, and it ends anyway when
 /// `WALL_CLOCK_FACTOR × timeout` has passed, however little CPU it got meanwhile (it was
