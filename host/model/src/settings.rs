@@ -114,6 +114,29 @@ fn url_user(url: &str) -> Option<&str> {
     (!user.is_empty()).then_some(user)
 }
 
+/// Whether a plugin setting's name says it holds a credential (`publish-key`,
+/// `api-token`, `smtp-password`, `client-secret`).
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["key", "secret", "password", "token"]
+        .iter()
+        .any(|word| key.split(['-', '_', '.']).any(|part| part == *word))
+}
+
+/// The operator's plugin settings with those named like a credential masked: they are
+/// the plugins' own, and the example plugins' `publish-key` and `edit-key` are passwords.
+fn masked_plugins(plugins: &BTreeMap<String, PluginSettings>) -> BTreeMap<String, PluginSettings> {
+    let mut masked = plugins.clone();
+    for plugin in masked.values_mut() {
+        for (key, value) in &mut plugin.config {
+            if looks_secret(key) {
+                *value = "***".to_owned();
+            }
+        }
+    }
+    masked
+}
+
 /// The settings given as command-line flags: the top layer of [`Settings::load`]. `None`
 /// leaves the layers below as they are.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -527,7 +550,7 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("http", &self.http)
             .field("metrics", &self.metrics)
-            .field("plugins", &self.plugins)
+            .field("plugins", &masked_plugins(&self.plugins))
             .field("files_dir", &self.files_dir)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_username", &self.smtp_username)
@@ -588,6 +611,7 @@ impl Settings {
         let mut shown = self.clone();
         shown.database_url = redact_url(&shown.database_url);
         shown.smtp_url = shown.smtp_url.as_deref().map(redact_url);
+        shown.plugins = masked_plugins(&shown.plugins);
         toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print the settings: {e}\n"))
     }
 
@@ -965,6 +989,25 @@ mod tests {
         )
         .expect_err("no user");
         assert!(no_user.to_string().contains("smtp-username"), "{no_user}");
+    }
+
+    #[test]
+    fn plugin_settings_named_like_credentials_are_masked_when_shown() {
+        let settings = Settings::from_toml(
+            "[plugins.news.config]\npublish-key = \"s3cret\"\npage-size = \"3\"\nkeyboard = \"azerty\"\n",
+        )
+        .expect("parses");
+        let shown = settings.to_masked_toml();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("publish-key = \"***\""), "{shown}");
+        assert!(
+            shown.contains("page-size = \"3\"") && shown.contains("keyboard = \"azerty\""),
+            "{shown}"
+        );
+        assert_eq!(
+            settings.plugins["news"].config["publish-key"], "s3cret",
+            "only what is shown"
+        );
     }
 
     #[test]
