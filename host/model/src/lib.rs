@@ -4,8 +4,9 @@
 //! rules of event topics and job cadences, the content hash.
 //!
 //! The lowest layer: it depends on no other crate of the project, and never on tokio,
-//! sqlx, wasmtime or axum (checked by `tests/tests/all/layering.rs`). Reading a settings file
-//! (`Settings::from_file`) is the only file access, a plain `std::fs` read.
+//! sqlx, wasmtime or axum (checked by `tests/tests/all/layering.rs`). Loading the settings
+//! (`Settings::load`: the file, a secret file, the `LUTETIA_*` variables) is its only I/O,
+//! plain `std` reads.
 
 pub mod events;
 pub mod hash;

@@ -593,18 +593,6 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Reads a TOML configuration file over the defaults (no variables, no flags).
-    pub fn from_file(path: &Path) -> Result<Settings, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Settings::from_toml(&text).map_err(|message| SettingsError::Parse {
-            path: path.to_owned(),
-            message,
-        })
-    }
-
     /// The effective settings as TOML, as `lutetia check-config` prints them: the
     /// passwords of URLs and every secret masked.
     pub fn to_masked_toml(&self) -> String {

@@ -43,7 +43,7 @@ mod state;
 pub use bindings::{Headers, Page, PluginError, Reply, Request, Response, User};
 pub use calls::{Event, Job, Migration};
 pub use log_meter::{LogMeter, one_log_line};
-pub use scheduler::{Lane, thread_cpu_time};
+pub use scheduler::{Lane, cpu_time_of};
 use state::HostState;
 
 /// How often the epoch advances; deadlines are counted in these ticks.

@@ -146,7 +146,7 @@ impl CallCost {
 /// Every cost and every deadline counts this, not wall time: a call that waits while the
 /// kernel runs other threads (a busy machine, or the background lane's low priority) is
 /// not charged for the wait.
-pub fn thread_cpu_time() -> Duration {
+pub(crate) fn thread_cpu_time() -> Duration {
     #[cfg(unix)]
     {
         let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
@@ -160,6 +160,13 @@ pub fn thread_cpu_time() -> Duration {
         static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         ORIGIN.get_or_init(Instant::now).elapsed()
     }
+}
+
+/// `work`'s answer and the CPU time the calling thread spent on it.
+pub fn cpu_time_of<T>(work: impl FnOnce() -> T) -> (T, Duration) {
+    let started = thread_cpu_time();
+    let answer = work();
+    (answer, thread_cpu_time().saturating_sub(started))
 }
 
 /// The CPU time one call has used so far, added up poll by poll; shared with the call's
@@ -260,7 +267,6 @@ impl Scheduler {
     ) -> (T, Lane) {
         let mut call = Some(Metered {
             call,
-            polled: Duration::ZERO,
             used: used.clone(),
             cost: cost.clone(),
         });
@@ -272,7 +278,7 @@ impl Scheduler {
                 };
                 match Pin::new(&mut *metered).poll(cx) {
                     Poll::Ready(answer) => Poll::Ready(Some(answer)),
-                    Poll::Pending if metered.polled >= threshold => {
+                    Poll::Pending if metered.used.get() >= threshold => {
                         // The other calls of this plugin learn it now, not when this ends.
                         cost.demoted(threshold);
                         Poll::Ready(None)
@@ -290,7 +296,7 @@ impl Scheduler {
             return (cancelled(), Lane::Background);
         };
         tracing::debug!(
-            polled_ms = call.polled.as_millis(),
+            polled_ms = call.used.get().as_millis(),
             predicted_ms = cost.predicted().as_millis(),
             "call runs in the background lane"
         );
@@ -313,9 +319,8 @@ impl Scheduler {
         let _permit = self.background_work.clone().acquire_owned().await.ok()?;
         let cost = cost.clone();
         let mut task = AbortOnDrop(background.spawn_blocking(move || {
-            let started = thread_cpu_time();
-            let answer = work();
-            cost.observe(thread_cpu_time().saturating_sub(started));
+            let (answer, used) = cpu_time_of(work);
+            cost.observe(used);
             answer
         }));
         task.await_join().await
@@ -326,8 +331,7 @@ impl Scheduler {
 /// plugin's cost when it ends or is dropped (cancelled, or aborted at its deadline).
 struct Metered<T: 'static> {
     call: CallFuture<'static, T>,
-    /// CPU time of the polls so far (the same as `used`, which the deadline reads).
-    polled: Duration,
+    /// CPU time of the polls so far, which the deadline reads too.
     used: Arc<CpuUsed>,
     cost: Arc<CallCost>,
 }
@@ -336,10 +340,7 @@ impl<T: 'static> Future for Metered<T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        let started = thread_cpu_time();
-        let answer = self.call.as_mut().poll(cx);
-        let used = thread_cpu_time().saturating_sub(started);
-        self.polled += used;
+        let (answer, used) = cpu_time_of(|| self.call.as_mut().poll(cx));
         self.used.add(used);
         answer
     }
@@ -350,13 +351,13 @@ impl<T: 'static> Drop for Metered<T> {
         // Dropping the call drops its store, which resets the instance's memory slot: host
         // work the call caused, charged to it too (a plugin that dirties its whole memory
         // on every call costs that much).
-        let started = thread_cpu_time();
-        drop(std::mem::replace(
-            &mut self.call,
-            Box::pin(std::future::pending()),
-        ));
-        self.cost
-            .observe(self.polled + thread_cpu_time().saturating_sub(started));
+        let ((), reset) = cpu_time_of(|| {
+            drop(std::mem::replace(
+                &mut self.call,
+                Box::pin(std::future::pending()),
+            ));
+        });
+        self.cost.observe(self.used.get() + reset);
     }
 }
 

@@ -50,14 +50,14 @@ impl Layout {
         body: &str,
     ) -> Result<String, LayoutError> {
         Ok(self.env.get_template("page.html")?.render(context! {
-            site_name => self.site_name, lang => "en", nav, current => plugin, title, body,
+            site_name => self.site_name, lang => crate::DEFAULT_LOCALE, nav, current => plugin, title, body,
         })?)
     }
 
     /// The home page: the list of services.
     pub fn home(&self, nav: &[NavItem]) -> Result<String, LayoutError> {
         Ok(self.env.get_template("home.html")?.render(context! {
-            site_name => self.site_name, lang => "en", nav, current => "", title => self.site_name, plugins => nav,
+            site_name => self.site_name, lang => crate::DEFAULT_LOCALE, nav, current => "", title => self.site_name, plugins => nav,
         })?)
     }
 
@@ -70,7 +70,7 @@ impl Layout {
         request_id: Option<&str>,
     ) -> Result<String, LayoutError> {
         Ok(self.env.get_template("error.html")?.render(context! {
-            site_name => self.site_name, lang => "en", nav, current => "", title, message, request_id,
+            site_name => self.site_name, lang => crate::DEFAULT_LOCALE, nav, current => "", title, message, request_id,
         })?)
     }
 }

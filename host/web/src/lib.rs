@@ -127,7 +127,7 @@ async fn plugin_root(State(app): State<Arc<App>>, request: HttpRequest) -> HttpR
 
 /// The site's language, for a visitor whose browser names none that can be used (and
 /// for the layout's `lang`), until the site's language is a setting.
-const DEFAULT_LOCALE: &str = "en";
+pub(crate) const DEFAULT_LOCALE: &str = "en";
 
 /// The WIT request a plugin receives for an HTTP request to its mount `/p/{plugin_id}`:
 /// what [`lutetia_policy::request::forwarded`] lets through, the body, no user yet.
@@ -496,12 +496,9 @@ impl Answer<'_> {
                     let app = self.app.clone();
                     let timed = tokio::task::spawn_blocking(move || {
                         let _permit = permit;
-                        let started = lutetia_runtime::thread_cpu_time();
-                        let rendered = render_page(&app, &plugin, &page.title, &page.body, limits);
-                        (
-                            rendered,
-                            lutetia_runtime::thread_cpu_time().saturating_sub(started),
-                        )
+                        lutetia_runtime::cpu_time_of(|| {
+                            render_page(&app, &plugin, &page.title, &page.body, limits)
+                        })
                     })
                     .await;
                     match timed {
@@ -515,12 +512,10 @@ impl Answer<'_> {
                 Err(_) => Err(PageError::Worker),
             }
         } else {
-            let started = lutetia_runtime::thread_cpu_time();
-            let rendered = render_page(self.app, &plugin, &page.title, &page.body, limits);
-            runtime.charge(
-                self.plugin,
-                lutetia_runtime::thread_cpu_time().saturating_sub(started),
-            );
+            let (rendered, used) = lutetia_runtime::cpu_time_of(|| {
+                render_page(self.app, &plugin, &page.title, &page.body, limits)
+            });
+            runtime.charge(self.plugin, used);
             rendered
         };
         match rendered {
